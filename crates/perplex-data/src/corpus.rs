@@ -1,0 +1,208 @@
+//! Where the corpus lives and how its split files are read.
+//!
+//! A corpus directory holds three plain-text files in the PTB layout, `ptb.train.txt`,
+//! `ptb.valid.txt` and `ptb.test.txt`: one sentence per line, words separated by whitespace.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::DataError;
+
+/// The environment variable that names the corpus directory when no flag does.
+pub const DATA_DIR_ENV: &str = "PERPLEX_DATA_DIR";
+
+/// The directory used when neither the flag nor the environment names one.
+pub const DEFAULT_DATA_DIR: &str = "data/ptb";
+
+/// One of the three standard splits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// The split the model learns from; the vocabulary is built from it alone.
+    Train,
+    /// The held-out split watched during training.
+    Valid,
+    /// The held-out split reported once, at the end.
+    Test,
+}
+
+impl Split {
+    /// All splits in their conventional order.
+    pub const ALL: [Split; 3] = [Split::Train, Split::Valid, Split::Test];
+
+    /// The split's lowercase name, as used in file names and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Valid => "valid",
+            Split::Test => "test",
+        }
+    }
+
+    /// The file name of this split in a PTB-layout directory.
+    pub fn file_name(self) -> String {
+        format!("ptb.{}.txt", self.name())
+    }
+}
+
+impl fmt::Display for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Split {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "train" => Ok(Split::Train),
+            "valid" => Ok(Split::Valid),
+            "test" => Ok(Split::Test),
+            other => Err(format!("unknown split `{other}`: use train, valid or test")),
+        }
+    }
+}
+
+/// A directory of split files in the PTB layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// Uses `root` as the corpus directory.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// Picks the directory a user meant: the flag if given, else `PERPLEX_DATA_DIR`, else
+    /// `data/ptb` under the current directory.
+    pub fn resolve(flag: Option<&Path>) -> Self {
+        match flag {
+            Some(dir) => Self::new(dir),
+            None => match std::env::var_os(DATA_DIR_ENV) {
+                Some(dir) if !dir.is_empty() => Self::new(dir),
+                _ => Self::new(DEFAULT_DATA_DIR),
+            },
+        }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The path of one split's file.
+    pub fn split_path(&self, split: Split) -> PathBuf {
+        self.root.join(split.file_name())
+    }
+
+    /// Whether all three split files exist.
+    pub fn is_complete(&self) -> bool {
+        Split::ALL.iter().all(|s| self.split_path(*s).is_file())
+    }
+
+    /// Reads one split's lines.
+    pub fn read_split(&self, split: Split) -> Result<Vec<String>, DataError> {
+        read_lines(&self.split_path(split))
+    }
+
+    /// Reads all three splits.
+    pub fn read_all(&self) -> Result<Corpus, DataError> {
+        Ok(Corpus {
+            train: self.read_split(Split::Train)?,
+            valid: self.read_split(Split::Valid)?,
+            test: self.read_split(Split::Test)?,
+        })
+    }
+}
+
+/// The three splits of a corpus as lines of text.
+#[derive(Debug, Clone, Default)]
+pub struct Corpus {
+    /// Lines of the train split.
+    pub train: Vec<String>,
+    /// Lines of the validation split.
+    pub valid: Vec<String>,
+    /// Lines of the test split.
+    pub test: Vec<String>,
+}
+
+impl Corpus {
+    /// The lines of one split.
+    pub fn split(&self, split: Split) -> &[String] {
+        match split {
+            Split::Train => &self.train,
+            Split::Valid => &self.valid,
+            Split::Test => &self.test,
+        }
+    }
+}
+
+/// Reads a text file as lines, refusing a missing, empty or non-UTF-8 file with an error that
+/// names the file (and, for bad bytes, the line).
+///
+/// Every line is kept, blank ones too (each still ends a sentence with `<eos>`, as in the
+/// reference preprocessing); a file without a single word is refused as empty.
+pub fn read_lines(path: &Path) -> Result<Vec<String>, DataError> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => DataError::Missing {
+            path: path.to_owned(),
+        },
+        _ => DataError::io(path, e),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
+        DataError::NotUtf8 {
+            path: path.to_owned(),
+            line,
+        }
+    })?;
+    let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    if lines.iter().all(|l| l.trim().is_empty()) {
+        return Err(DataError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_utf8_error_names_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.txt");
+        std::fs::write(&path, b"fine line\nsecond\nbad \xff byte\n").unwrap();
+        let err = read_lines(&path).unwrap_err();
+        assert!(matches!(err, DataError::NotUtf8 { line: 3, .. }), "{err}");
+        assert!(err.to_string().contains("bad.txt:3"), "{err}");
+    }
+
+    #[test]
+    fn missing_and_empty_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.txt");
+        assert!(matches!(
+            read_lines(&missing),
+            Err(DataError::Missing { .. })
+        ));
+        let empty = dir.path().join("empty.txt");
+        std::fs::write(&empty, " \n\n").unwrap();
+        assert!(matches!(read_lines(&empty), Err(DataError::Empty { .. })));
+    }
+
+    #[test]
+    fn flag_wins_over_environment() {
+        let dir = DataDir::resolve(Some(Path::new("/some/where")));
+        assert_eq!(dir.root(), Path::new("/some/where"));
+        assert_eq!(
+            dir.split_path(Split::Valid),
+            Path::new("/some/where/ptb.valid.txt")
+        );
+    }
+}

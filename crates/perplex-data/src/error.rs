@@ -1,0 +1,62 @@
+//! The one error type of the data crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong between a path on disk and a stream of token ids.
+///
+/// Every variant names the file it concerns and, where it helps, what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// A split file is not where it should be.
+    #[error(
+        "{path}: file not found. Point --data-dir (or PERPLEX_DATA_DIR) at a directory holding \
+         ptb.train.txt, ptb.valid.txt and ptb.test.txt, or run `perplex data fetch ptb`"
+    )]
+    Missing { path: PathBuf },
+    /// A split file exists but holds no tokens.
+    #[error("{path}: the file is empty; a corpus split needs at least one line of text")]
+    Empty { path: PathBuf },
+    /// A split file is not valid UTF-8.
+    #[error("{path}:{line}: the text is not valid UTF-8; convert the file to UTF-8 first")]
+    NotUtf8 { path: PathBuf, line: usize },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The `tokenizers` crate refused to build, load, save or apply a tokenizer.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// A download failed before its bytes could be checked.
+    #[error("downloading {url}: {reason}")]
+    Download { url: String, reason: String },
+    /// Downloaded or local bytes do not have the published checksum.
+    #[error(
+        "{path}: sha256 {actual} does not match the expected {expected}; the file is corrupt or \
+         not the canonical one, and was not kept"
+    )]
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    /// A token stream is too short for the requested context length.
+    #[error("the {what} stream has {tokens} tokens, fewer than the {needed} one window needs")]
+    TooShort {
+        what: String,
+        tokens: usize,
+        needed: usize,
+    },
+}
+
+impl DataError {
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

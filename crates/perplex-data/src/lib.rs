@@ -1,0 +1,22 @@
+//! Corpora, tokenizers and batching for perplex.
+//!
+//! Everything here is plain Rust with no Burn dependency: text goes in, token ids come out.
+//! The modules follow the path of the data:
+//!
+//! - [`corpus`]: where the split files live and how they are read (with errors that name the
+//!   file and the line);
+//! - [`fetch`]: downloading Penn Treebank with checksums, written atomically;
+//! - [`tokenizer`]: the word-level vocabulary, built from the train split only, as a
+//!   `tokenizers` WordLevel model;
+//! - [`batch`]: random training windows and the deterministic evaluation pass.
+
+pub mod batch;
+pub mod corpus;
+pub mod error;
+pub mod fetch;
+pub mod tokenizer;
+
+pub use batch::{TokenBatch, TrainSampler, eval_batches};
+pub use corpus::{Corpus, DataDir, Split};
+pub use error::DataError;
+pub use tokenizer::{Encoded, WordTokenizer};

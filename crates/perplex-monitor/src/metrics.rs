@@ -1,0 +1,182 @@
+//! The records of `metrics.jsonl` and the sink that writes them.
+//!
+//! One JSON object per line, flushed as soon as it is written, so a crashed or killed run
+//! keeps every record up to its last step.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// What a record measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricKind {
+    /// Mean training loss over the steps since the previous train record (dropout on).
+    Train,
+    /// A full validation pass in eval mode.
+    Eval,
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricRecord {
+    /// Train or eval.
+    pub kind: MetricKind,
+    /// Optimizer steps completed.
+    pub step: u64,
+    /// Training tokens seen so far (steps × batch × ctx).
+    pub tokens_seen: u64,
+    /// Learning rate of the last step.
+    pub lr: f64,
+    /// Mean NLL per token, in nats.
+    pub loss: f64,
+    /// Perplexity, `exp(loss)`.
+    pub ppl: f64,
+    /// Training throughput since the previous train record, tokens per second (train only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_s: Option<f64>,
+    /// Seconds since the run started.
+    pub wall_s: f64,
+    /// Tokens predicted by the evaluation pass (eval only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_tokens: Option<u64>,
+    /// Seconds the evaluation pass took (eval only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_s: Option<f64>,
+    /// Whether this evaluation is the best so far, saved as the `best` checkpoint (eval only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best: Option<bool>,
+}
+
+/// Errors of the metric sink, each naming its file.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// The file could not be opened, written or read.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of the file is not a metric record.
+    #[error("{path}:{line}: not a metrics record: {source}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Appends records to a `metrics.jsonl` file, one flushed line per record.
+#[derive(Debug)]
+pub struct MetricsSink {
+    path: PathBuf,
+    file: File,
+}
+
+impl MetricsSink {
+    /// Opens (creating or appending to) the file at `path`.
+    pub fn open(path: &Path) -> Result<Self, MetricsError> {
+        let io = |source| MetricsError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io)?;
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+        })
+    }
+
+    /// Writes one record as a line and flushes it.
+    pub fn write(&mut self, record: &MetricRecord) -> Result<(), MetricsError> {
+        let mut line = serde_json::to_string(record).expect("a metric record always serialises");
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|_| self.file.flush())
+            .map_err(|source| MetricsError::Io {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
+/// Reads every record of a `metrics.jsonl` file.
+pub fn read_metrics(path: &Path) -> Result<Vec<MetricRecord>, MetricsError> {
+    let file = File::open(path).map_err(|source| MetricsError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut records = Vec::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|source| MetricsError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = serde_json::from_str(&line).map_err(|source| MetricsError::Parse {
+            path: path.to_owned(),
+            line: i + 1,
+            source,
+        })?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(kind: MetricKind, step: u64, loss: f64) -> MetricRecord {
+        MetricRecord {
+            kind,
+            step,
+            tokens_seen: step * 64,
+            lr: 1e-3,
+            loss,
+            ppl: loss.exp(),
+            tokens_per_s: (kind == MetricKind::Train).then_some(1234.5),
+            wall_s: 1.5,
+            eval_tokens: (kind == MetricKind::Eval).then_some(99),
+            eval_s: None,
+            best: (kind == MetricKind::Eval).then_some(true),
+        }
+    }
+
+    #[test]
+    fn records_round_trip_through_the_file_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        let written = vec![
+            record(MetricKind::Train, 10, 5.123456789012345),
+            record(MetricKind::Eval, 10, 4.987654321098765),
+        ];
+        let mut sink = MetricsSink::open(&path).unwrap();
+        for r in &written {
+            sink.write(r).unwrap();
+        }
+        assert_eq!(read_metrics(&path).unwrap(), written);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.lines().next().unwrap().contains(r#""kind":"train""#));
+    }
+
+    #[test]
+    fn a_bad_line_is_reported_with_its_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        std::fs::write(&path, "{\"kind\":\"train\"}\n").unwrap();
+        let err = read_metrics(&path).unwrap_err();
+        assert!(err.to_string().contains("metrics.jsonl:1"), "{err}");
+    }
+}
