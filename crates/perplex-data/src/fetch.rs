@@ -191,8 +191,14 @@ mod tests {
                     .find(|(name, _)| path.ends_with(name))
                     .map(|(_, b)| b.clone());
                 let head = match &body {
-                    Some(b) => format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", b.len()),
-                    None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
+                    Some(b) => format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        b.len()
+                    ),
+                    None => {
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_string()
+                    }
                 };
                 stream.write_all(head.as_bytes()).unwrap();
                 stream.write_all(&body.unwrap_or_default()).unwrap();
@@ -215,7 +221,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = [remote("a.txt", &good)];
         let out = fetch_files(&base, dir.path(), &files).unwrap();
-        assert!(matches!(out[0], FetchOutcome::Downloaded { bytes, .. } if bytes == good.len() as u64));
+        assert!(
+            matches!(out[0], FetchOutcome::Downloaded { bytes, .. } if bytes == good.len() as u64)
+        );
         assert_eq!(std::fs::read(dir.path().join("a.txt")).unwrap(), good);
         // The server is gone after one request: a second fetch must not need it.
         let again = fetch_files(&base, dir.path(), &files).unwrap();

@@ -14,6 +14,7 @@ pub mod batch;
 pub mod corpus;
 pub mod error;
 pub mod fetch;
+pub mod synth;
 pub mod tokenizer;
 
 pub use batch::{TokenBatch, TrainSampler, eval_batches};

@@ -246,7 +246,10 @@ mod tests {
     #[test]
     fn decode_shows_eos_as_line_break() {
         let tok = WordTokenizer::from_train_lines(&lines(&["hello world"])).unwrap();
-        let ids = tok.encode_lines(&lines(&["hello world", "world"])).unwrap().ids;
+        let ids = tok
+            .encode_lines(&lines(&["hello world", "world"]))
+            .unwrap()
+            .ids;
         assert_eq!(tok.decode(&ids), "hello world\nworld\n");
     }
 }

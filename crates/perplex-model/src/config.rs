@@ -106,7 +106,12 @@ mod tests {
     fn bad_shapes_are_refused_with_the_key() {
         let mut c = small();
         c.heads = 3;
-        assert!(c.validate().unwrap_err().to_string().contains("model.heads"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("model.heads")
+        );
         let mut c = small();
         c.dropout = 1.0;
         assert!(matches!(c.validate(), Err(ConfigError::Dropout(_))));

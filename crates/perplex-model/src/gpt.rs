@@ -1,7 +1,9 @@
 //! The whole model.
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig};
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
+};
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::{Block, GptConfig, token_nll};
@@ -53,7 +55,11 @@ impl Gpt {
     /// context length.
     pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
         let [batch, seq] = tokens.dims();
-        assert!(seq <= self.ctx, "sequence of {seq} tokens exceeds the context of {}", self.ctx);
+        assert!(
+            seq <= self.ctx,
+            "sequence of {seq} tokens exceeds the context of {}",
+            self.ctx
+        );
         let device = tokens.device();
         let positions = Tensor::<1, Int>::arange(0..seq as i64, &device).reshape([1, seq]);
         let x = self.tok_emb.forward(tokens) + self.pos_emb.forward(positions);
@@ -109,12 +115,27 @@ mod tests {
         let a = [1, 2, 3, 4, 5, 6, 7, 8];
         let mut b = a;
         b[5] = 40; // change position 5 only
-        let la = model.forward(tokens(&a, &device)).into_data().try_to_vec::<f32>().unwrap();
-        let lb = model.forward(tokens(&b, &device)).into_data().try_to_vec::<f32>().unwrap();
+        let la = model
+            .forward(tokens(&a, &device))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let lb = model
+            .forward(tokens(&b, &device))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         let per_pos = 50;
         for pos in 0..8 {
-            let (xa, xb) = (&la[pos * per_pos..(pos + 1) * per_pos], &lb[pos * per_pos..(pos + 1) * per_pos]);
-            let max_diff = xa.iter().zip(xb).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+            let (xa, xb) = (
+                &la[pos * per_pos..(pos + 1) * per_pos],
+                &lb[pos * per_pos..(pos + 1) * per_pos],
+            );
+            let max_diff = xa
+                .iter()
+                .zip(xb)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max);
             if pos < 5 {
                 assert_eq!(max_diff, 0.0, "position {pos} saw the future");
             } else {
@@ -140,6 +161,9 @@ mod tests {
         let next = [1i64, 4, 1, 5, 9, 2, 6, 5];
         let nll = model.nll(tokens(&ids, &device), tokens(&next, &device));
         let mean = nll.mean().into_scalar::<f32>();
-        assert!((mean - (50f32).ln()).abs() < 0.1, "mean NLL {mean} vs ln 50");
+        assert!(
+            (mean - (50f32).ln()).abs() < 0.1,
+            "mean NLL {mean} vs ln 50"
+        );
     }
 }

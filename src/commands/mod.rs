@@ -1,0 +1,75 @@
+//! One module per subcommand; each parses nothing itself and only wires flags to the crates.
+
+pub mod bench;
+pub mod data;
+pub mod eval;
+pub mod generate;
+pub mod train;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use perplex_data::DataDir;
+use perplex_data::fetch::{FetchOutcome, fetch_ptb, ptb_base_url};
+use perplex_train::{RunConfig, RunDir};
+
+/// Makes sure the corpus is on disk, downloading PTB into `dir` (and saying so) when a split
+/// file is missing.
+pub fn ensure_corpus(dir: &DataDir) -> Result<()> {
+    if dir.is_complete() {
+        return Ok(());
+    }
+    tracing::info!(
+        "PTB not found in {}; downloading it there (use --data-dir or PERPLEX_DATA_DIR to \
+         point at an existing copy)",
+        dir.root().display()
+    );
+    report_fetch(&fetch_ptb(&ptb_base_url(), dir.root())?);
+    Ok(())
+}
+
+/// Logs what a fetch did to each file.
+pub fn report_fetch(outcomes: &[FetchOutcome]) {
+    for outcome in outcomes {
+        match outcome {
+            FetchOutcome::AlreadyPresent(path) => {
+                tracing::info!("{}: present, checksum ok", path.display())
+            }
+            FetchOutcome::Downloaded { path, bytes } => {
+                tracing::info!("{}: downloaded {bytes} bytes, checksum ok", path.display())
+            }
+        }
+    }
+}
+
+/// Reads the resolved config a run saved.
+pub fn read_run_config(run: &RunDir) -> Result<RunConfig> {
+    if !run.root().is_dir() {
+        anyhow::bail!(
+            "{}: no such run directory (runs are written by `perplex train`)",
+            run.root().display()
+        );
+    }
+    let path = run.config();
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: cannot read the run's config", path.display()))?;
+    Ok(RunConfig::from_toml(&text).with_context(|| path.display().to_string())?)
+}
+
+/// The device of a `--device` flag.
+pub fn device(spec: &str) -> Result<burn::tensor::Device> {
+    Ok(perplex_train::parse_device(spec)?)
+}
+
+/// Writes `value` as one line of JSON to stdout.
+pub fn print_json(value: &impl serde::Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string(value).expect("reports always serialise")
+    );
+}
+
+/// A path shown relative to nothing in particular (for messages).
+pub fn shown(path: &Path) -> String {
+    path.display().to_string()
+}

@@ -1,0 +1,354 @@
+//! End-to-end tests of the `perplex` binary: what a user types, what they see, what is left
+//! on disk.
+//!
+//! PTB-specific assertions run when the canonical files are found (`PERPLEX_DATA_DIR`, else
+//! `../shared/data/ptb` beside the checkout); everything else runs on a corpus the test
+//! generates, so the suite passes on any machine.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use perplex_data::DataDir;
+use perplex_data::synth::{MarkovSpec, markov_corpus, write_ptb_layout};
+use serde_json::Value;
+
+fn perplex(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_perplex"))
+        .args(args)
+        .env_remove("PERPLEX_DATA_DIR")
+        .env("PERPLEX_PTB_URL", "http://127.0.0.1:9/unreachable")
+        .output()
+        .expect("the perplex binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The canonical PTB directory, if this machine has it: `PERPLEX_DATA_DIR` when set (set it to
+/// a missing path to run the suite on generated data only), else `../shared/data/ptb`.
+fn ptb_dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os("PERPLEX_DATA_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => repo().join("../shared/data/ptb"),
+    };
+    DataDir::new(&dir).is_complete().then_some(dir)
+}
+
+/// PTB if present, else a generated corpus in `tmp`.
+fn corpus_dir(tmp: &Path) -> PathBuf {
+    if let Some(dir) = ptb_dir() {
+        return dir;
+    }
+    let dir = tmp.join("synthetic");
+    let spec = MarkovSpec {
+        words: 300,
+        successors: 3,
+        train_lines: 3000,
+        seed: 7,
+    };
+    write_ptb_layout(&markov_corpus(&spec), &DataDir::new(&dir)).unwrap();
+    dir
+}
+
+/// A quick variant of ptb-tiny: a narrow model, a few dozen steps.
+const QUICK: &[&str] = &[
+    "--set",
+    "train.max_steps=30",
+    "--set",
+    "train.eval_every=15",
+    "--set",
+    "train.log_every=10",
+    "--set",
+    "train.warmup_steps=5",
+    "--set",
+    "model.d_model=32",
+];
+
+fn train_quick(tmp: &Path, data: &Path, name: &str) -> Output {
+    let config = repo().join("configs/ptb-tiny.toml");
+    let runs = tmp.join("runs");
+    let mut args = vec![
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--run-name",
+        name,
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    args.extend_from_slice(QUICK);
+    perplex(&args)
+}
+
+fn metrics(run: &Path) -> Vec<Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn ptb_counts_and_vocabulary_are_exact() {
+    let Some(dir) = ptb_dir() else {
+        eprintln!("PTB not found: the exact-count check needs ../shared/data/ptb");
+        return;
+    };
+    let out = perplex(&[
+        "data",
+        "stats",
+        "--json",
+        "--data-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stats: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(stats["vocab_size"], 10_000);
+    let split = |i: usize, key: &str| stats["splits"][i][key].as_u64().unwrap();
+    assert_eq!(
+        (split(0, "tokens"), split(1, "tokens"), split(2, "tokens")),
+        (929_589, 73_760, 82_430)
+    );
+    assert_eq!(
+        (
+            split(0, "unk_tokens"),
+            split(1, "unk_tokens"),
+            split(2, "unk_tokens")
+        ),
+        (45_020, 3_485, 4_794)
+    );
+    assert_eq!(split(1, "oov_words") + split(2, "oov_words"), 0);
+}
+
+#[test]
+fn train_then_eval_reproduces_the_logged_validation_loss_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = corpus_dir(tmp.path());
+    let out = train_quick(tmp.path(), &data, "quick");
+    assert!(out.status.success(), "train failed: {}", stderr(&out));
+    let run = tmp.path().join("runs/quick");
+    for file in [
+        "config.toml",
+        "tokenizer.json",
+        "metrics.jsonl",
+        "summary.json",
+    ] {
+        assert!(run.join(file).is_file(), "{file} missing");
+    }
+    let records = metrics(&run);
+    let evals: Vec<&Value> = records.iter().filter(|r| r["kind"] == "eval").collect();
+    assert_eq!(evals.len(), 2, "evaluations at steps 15 and 30");
+    let trains = records.iter().filter(|r| r["kind"] == "train").count();
+    assert_eq!(trains, 3, "train records at steps 10, 20, 30");
+    let best = evals
+        .iter()
+        .min_by(|a, b| {
+            a["loss"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["loss"].as_f64().unwrap())
+        })
+        .unwrap();
+    for r in &evals {
+        let (loss, ppl) = (r["loss"].as_f64().unwrap(), r["ppl"].as_f64().unwrap());
+        assert_eq!(ppl, loss.exp(), "ppl and loss come from the same sum");
+    }
+
+    let out = perplex(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--json",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "eval failed: {}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["step"], best["step"]);
+    assert_eq!(
+        report["mean_nll"], best["loss"],
+        "eval must reproduce the logged loss"
+    );
+    assert_eq!(report["ppl"], best["ppl"]);
+    assert_eq!(report["tokens"], best["eval_tokens"]);
+    if ptb_dir().is_some() {
+        assert_eq!(report["tokens"], 73_759, "every valid token but the first");
+    }
+
+    let out = perplex(&[
+        "generate",
+        "--run",
+        run.to_str().unwrap(),
+        "--max-tokens",
+        "12",
+        "--seed",
+        "5",
+    ]);
+    assert!(out.status.success(), "generate failed: {}", stderr(&out));
+    let words = stdout(&out).split_whitespace().count();
+    assert!(words >= 6, "generated too little: {:?}", stdout(&out));
+
+    // The same run name again is refused, and nothing in the run is touched.
+    let before = std::fs::read(run.join("metrics.jsonl")).unwrap();
+    let again = train_quick(tmp.path(), &data, "quick");
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(std::fs::read(run.join("metrics.jsonl")).unwrap(), before);
+}
+
+#[test]
+fn a_missing_data_dir_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-dir");
+    let out = perplex(&["data", "stats", "--data-dir", missing.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("ptb.train.txt: file not found"), "{err}");
+    assert!(err.contains("--data-dir"), "{err}");
+    // train tries to fetch into the missing directory; the (unreachable) download fails
+    // with a message naming the URL, and no run directory is left behind.
+    let out = train_quick(tmp.path(), &missing, "nodata");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("downloading"), "{}", stderr(&out));
+    assert!(!tmp.path().join("runs/nodata").exists());
+}
+
+#[test]
+fn bad_configs_are_refused_with_file_line_and_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |text: &str, sets: &[&str]| {
+        let path = tmp.path().join("bad.toml");
+        std::fs::write(&path, text).unwrap();
+        let mut args = vec![
+            "train",
+            "--config",
+            path.to_str().unwrap(),
+            "--data-dir",
+            "/nowhere",
+        ];
+        args.extend_from_slice(sets);
+        let out = perplex(&args);
+        assert!(!out.status.success(), "a bad config must fail");
+        assert_eq!(out.status.code(), Some(1));
+        stderr(&out)
+    };
+    let tiny = std::fs::read_to_string(repo().join("configs/ptb-tiny.toml")).unwrap();
+
+    let err = run("[model]\nctx = = 3\n", &[]);
+    assert!(err.contains("bad.toml") && err.contains("line 2"), "{err}");
+
+    let err = run(&tiny.replace("batch_size", "batch_sise"), &[]);
+    assert!(err.contains("unknown field `batch_sise`"), "{err}");
+    assert!(err.contains("did you mean `batch_size`?"), "{err}");
+
+    let err = run(&tiny, &["--set", "model.heads=3"]);
+    assert!(
+        err.contains("model.heads = 3 does not divide model.d_model = 64"),
+        "{err}"
+    );
+
+    let err = run(&tiny, &["--device", "cuda"]);
+    assert!(err.contains("not compiled into this binary"), "{err}");
+
+    let missing = tmp.path().join("absent.toml");
+    let out = perplex(&["train", "--config", missing.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("absent.toml"), "{}", stderr(&out));
+}
+
+/// Serves `dir`'s files over HTTP on 127.0.0.1, with `corrupt` flipping one byte of each.
+fn serve_dir(dir: PathBuf, corrupt: bool, requests: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            reader.read_line(&mut request).unwrap();
+            while {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap() > 2
+            } {}
+            let name = request
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string();
+            match std::fs::read(dir.join(&name)) {
+                Ok(mut body) => {
+                    if corrupt {
+                        body[100] ^= 1;
+                    }
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    stream.write_all(head.as_bytes()).unwrap();
+                    stream.write_all(&body).unwrap();
+                }
+                Err(_) => stream
+                    .write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    )
+                    .unwrap(),
+            }
+        }
+    });
+    base
+}
+
+#[test]
+fn fetch_verifies_ptb_checksums_against_a_local_server() {
+    let Some(ptb) = ptb_dir() else {
+        eprintln!("PTB not found: the checksum check needs the canonical bytes to serve");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let fetch = |base: &str, into: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_perplex"))
+            .args(["data", "fetch", "ptb", "--data-dir", into.to_str().unwrap()])
+            .env("PERPLEX_PTB_URL", base)
+            .output()
+            .unwrap()
+    };
+    let bad_dir = tmp.path().join("bad");
+    let out = fetch(&serve_dir(ptb.clone(), true, 1), &bad_dir);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("does not match"), "{}", stderr(&out));
+    let left: Vec<_> = std::fs::read_dir(&bad_dir).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "a corrupt download leaves nothing: {left:?}"
+    );
+
+    let good_dir = tmp.path().join("good");
+    let out = fetch(&serve_dir(ptb.clone(), false, 3), &good_dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for name in ["ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"] {
+        assert_eq!(
+            std::fs::read(good_dir.join(name)).unwrap(),
+            std::fs::read(ptb.join(name)).unwrap()
+        );
+    }
+}
