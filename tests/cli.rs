@@ -352,3 +352,47 @@ fn fetch_verifies_ptb_checksums_against_a_local_server() {
         );
     }
 }
+
+/// With the `wgpu` feature (CI runs it on Mesa's software Vulkan driver, lavapipe): the same
+/// seed trains the same model on wgpu as on the CPU, step for step, to float rounding.
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_training_matches_the_cpu() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = corpus_dir(tmp.path());
+    let config = repo().join("configs/ptb-tiny.toml");
+    let runs = tmp.path().join("runs");
+    let losses = |device: &str| {
+        let out = perplex(&[
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--runs-dir",
+            runs.to_str().unwrap(),
+            "--run-name",
+            device,
+            "--device",
+            device,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--set",
+            "train.max_steps=8",
+            "--set",
+            "train.warmup_steps=4",
+            "--set",
+            "train.log_every=1",
+            "--set",
+            "train.eval_every=0",
+        ]);
+        assert!(out.status.success(), "{device}: {}", stderr(&out));
+        metrics(&runs.join(device))
+            .iter()
+            .map(|r| r["loss"].as_f64().unwrap())
+            .collect::<Vec<f64>>()
+    };
+    let (cpu, gpu) = (losses("cpu"), losses("wgpu"));
+    assert_eq!(cpu.len(), 9, "8 train records and the final eval");
+    for (i, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
+        assert!((c - g).abs() < 1e-4, "record {i}: cpu {c} vs wgpu {g}");
+    }
+}

@@ -8,7 +8,7 @@ pub mod train;
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use perplex_data::DataDir;
 use perplex_data::fetch::{FetchOutcome, fetch_ptb, ptb_base_url};
 use perplex_train::{RunConfig, RunDir};
@@ -50,10 +50,7 @@ pub fn read_run_config(run: &RunDir) -> Result<RunConfig> {
             run.root().display()
         );
     }
-    let path = run.config();
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("{}: cannot read the run's config", path.display()))?;
-    Ok(RunConfig::from_toml(&text).with_context(|| path.display().to_string())?)
+    Ok(RunConfig::load(&run.config(), &[])?)
 }
 
 /// The device of a `--device` flag.

@@ -49,7 +49,7 @@ impl GptConfig {
                 return Err(ConfigError::Zero(name));
             }
         }
-        if self.d_model % self.heads != 0 {
+        if !self.d_model.is_multiple_of(self.heads) {
             return Err(ConfigError::HeadsDoNotDivide {
                 heads: self.heads,
                 d_model: self.d_model,

@@ -17,12 +17,12 @@ impl Schedule {
     /// Whether to run a validation pass after step `step`: every `eval_every` steps and always
     /// after the last step, so a run ends with a measured model.
     pub fn eval_after(&self, step: u64) -> bool {
-        step == self.max_steps || (self.eval_every > 0 && step % self.eval_every == 0)
+        step == self.max_steps || (self.eval_every > 0 && step.is_multiple_of(self.eval_every))
     }
 
     /// Whether to log the training loss after step `step` (and always after the last one).
     pub fn log_after(&self, step: u64) -> bool {
-        step == self.max_steps || (self.log_every > 0 && step % self.log_every == 0)
+        step == self.max_steps || (self.log_every > 0 && step.is_multiple_of(self.log_every))
     }
 
     /// Number of validation passes a whole run makes.

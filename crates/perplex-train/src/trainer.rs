@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
@@ -77,7 +77,9 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// A fresh model of `shape` on `device` (autodiff is added here), seeded by `config`.
+    /// A fresh model of `shape` on `device` (autodiff is added here), seeded by `config`:
+    /// the seed fixes the initial weights (drawn on the CPU whatever the device), the data
+    /// order and the device's dropout stream.
     pub fn new(
         config: &RunConfig,
         shape: &GptConfig,
@@ -87,7 +89,11 @@ impl Trainer {
         let t = &config.train;
         let device = device.clone().autodiff();
         device.seed(t.seed);
-        let model = shape.init(&device);
+        // Initial weights are drawn on the CPU and then moved, so a seed gives the same
+        // starting model on every backend and GPU runs can be checked against CPU ones.
+        let cpu = Device::flex().autodiff();
+        cpu.seed(t.seed);
+        let model = materialize(shape.init(&cpu)).fork(&device);
         Ok(Self {
             optim: adamw(t, &model),
             scheduler: lr_scheduler(t),
@@ -136,6 +142,21 @@ impl Trainer {
     pub fn tokens_seen(&self) -> u64 {
         self.step * self.tokens_per_step
     }
+}
+
+/// Draws every parameter's initial value now, where the model is.
+///
+/// Burn initialises parameters lazily, on the device they are on at first use; moving an
+/// untouched model would draw its weights on the destination with that backend's generator.
+fn materialize(model: Gpt) -> Gpt {
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    model.visit(&mut Touch);
+    model
 }
 
 /// How a run ended, written to `summary.json`.
