@@ -46,6 +46,24 @@ impl DataDirArg {
     }
 }
 
+/// The error and its causes on one line, skipping a cause whose text the message already holds.
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut message = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
+}
+
+/// Exit status of a run stopped by SIGINT or SIGTERM after saving its state.
+pub const EXIT_INTERRUPTED: i32 = 130;
+/// Exit status of a run stopped because its loss or gradient became NaN or infinite.
+pub const EXIT_NON_FINITE: u8 = 3;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -67,8 +85,16 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            eprintln!("error: {}", error_chain(&err));
+            match err.downcast_ref::<perplex_train::TrainError>() {
+                Some(perplex_train::TrainError::Interrupted { .. }) => {
+                    ExitCode::from(EXIT_INTERRUPTED as u8)
+                }
+                Some(perplex_train::TrainError::NonFinite { .. }) => {
+                    ExitCode::from(EXIT_NON_FINITE)
+                }
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

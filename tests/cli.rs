@@ -5,61 +5,15 @@
 //! `../shared/data/ptb` beside the checkout); everything else runs on a corpus the test
 //! generates, so the suite passes on any machine.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use perplex_data::DataDir;
-use perplex_data::synth::{MarkovSpec, markov_corpus, write_ptb_layout};
+use common::{corpus_dir, metrics, perplex, ptb_dir, repo, stderr, stdout};
 use serde_json::Value;
-
-fn perplex(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_perplex"))
-        .args(args)
-        .env_remove("PERPLEX_DATA_DIR")
-        .env("PERPLEX_PTB_URL", "http://127.0.0.1:9/unreachable")
-        .output()
-        .expect("the perplex binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The canonical PTB directory, if this machine has it: `PERPLEX_DATA_DIR` when set (set it to
-/// a missing path to run the suite on generated data only), else `../shared/data/ptb`.
-fn ptb_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("PERPLEX_DATA_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => repo().join("../shared/data/ptb"),
-    };
-    DataDir::new(&dir).is_complete().then_some(dir)
-}
-
-/// PTB if present, else a generated corpus in `tmp`.
-fn corpus_dir(tmp: &Path) -> PathBuf {
-    if let Some(dir) = ptb_dir() {
-        return dir;
-    }
-    let dir = tmp.join("synthetic");
-    let spec = MarkovSpec {
-        words: 300,
-        successors: 3,
-        train_lines: 3000,
-        seed: 7,
-    };
-    write_ptb_layout(&markov_corpus(&spec), &DataDir::new(&dir)).unwrap();
-    dir
-}
 
 /// A quick variant of ptb-tiny: a narrow model, a few dozen steps.
 const QUICK: &[&str] = &[
@@ -91,14 +45,6 @@ fn train_quick(tmp: &Path, data: &Path, name: &str) -> Output {
     ];
     args.extend_from_slice(QUICK);
     perplex(&args)
-}
-
-fn metrics(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]

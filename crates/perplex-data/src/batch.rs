@@ -27,8 +27,9 @@ impl TokenBatch {
 
 /// Draws training batches: `batch` windows of `ctx + 1` contiguous tokens at uniformly random
 /// offsets of the train stream, from a seeded ChaCha8 generator so a seed fixes the data order
-/// on every platform.
-#[derive(Debug, Clone)]
+/// on every platform. It serialises (generator state included) so a resumed run draws the
+/// same batches an uninterrupted one would.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainSampler {
     rng: ChaCha8Rng,
     ctx: usize,

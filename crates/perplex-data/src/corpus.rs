@@ -205,4 +205,34 @@ mod tests {
             Path::new("/some/where/ptb.valid.txt")
         );
     }
+
+    /// Property: any bytes give lines or a named error, never a panic; accepted text keeps
+    /// every line.
+    #[test]
+    fn random_bytes_never_panic_the_reader() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fuzz.txt");
+        for _ in 0..2000 {
+            let len = rng.random_range(0..64);
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| match rng.random_range(0..4) {
+                    0 => b'\n',
+                    1 => b' ',
+                    2 => rng.random_range(0x80..=0xff),
+                    _ => rng.random_range(b'a'..=b'z'),
+                })
+                .collect();
+            std::fs::write(&path, &bytes).unwrap();
+            match read_lines(&path) {
+                Ok(lines) => {
+                    let text = String::from_utf8(bytes).unwrap();
+                    assert_eq!(lines.len(), text.lines().count());
+                    assert!(lines.iter().any(|l| !l.trim().is_empty()));
+                }
+                Err(e) => assert!(e.to_string().contains("fuzz.txt"), "{e}"),
+            }
+        }
+    }
 }

@@ -6,7 +6,7 @@
 //! - [`optim`]: AdamW with 2-D-only weight decay and global gradient clipping;
 //! - [`trainer`]: the loop, its metrics and checkpoints;
 //! - [`evaluate`]: the exact validation pass;
-//! - [`checkpoint`] and [`run_dir`]: what a run leaves on disk;
+//! - [`checkpoint`], [`state`] and [`run_dir`]: what a run leaves on disk;
 //! - [`generate`]: sampling text from a trained model;
 //! - [`bench`]: timing training steps.
 
@@ -19,12 +19,13 @@ pub mod generate;
 pub mod optim;
 pub mod run_dir;
 pub mod schedule;
+pub mod state;
 pub mod trainer;
 
 pub use config::{ConfigError, DataConfig, RunConfig, TrainConfig};
 pub use device::parse_device;
 pub use run_dir::{CheckpointKind, RunDir};
-pub use trainer::{RunSummary, TrainData, Trainer, train};
+pub use trainer::{Control, RunSummary, StopReason, TrainData, Trainer, resume, train};
 
 use std::path::PathBuf;
 
@@ -59,6 +60,11 @@ pub enum TrainError {
          inf); the best checkpoint is untouched. Try a lower train.lr or train.grad_clip = 1.0"
     )]
     NonFinite { step: u64 },
+    /// SIGINT or SIGTERM stopped the run after saving its state.
+    #[error(
+        "interrupted after step {step}; the state is saved, continue with `perplex train --resume <run dir>`"
+    )]
+    Interrupted { step: u64 },
 }
 
 impl TrainError {

@@ -8,6 +8,7 @@
 //!   summary.json         how the run ended, written at the end
 //!   checkpoints/best.safetensors   lowest validation loss so far
 //!   checkpoints/last.safetensors   the latest weights
+//!   checkpoints/state.bin          everything `--resume` needs (weights, optimizer, data order)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -73,6 +74,11 @@ impl RunDir {
     /// The directory of checkpoints.
     pub fn checkpoints(&self) -> PathBuf {
         self.root.join("checkpoints")
+    }
+
+    /// The resumable training state.
+    pub fn state(&self) -> PathBuf {
+        self.checkpoints().join("state.bin")
     }
 
     /// One checkpoint's file.

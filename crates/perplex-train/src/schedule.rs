@@ -56,6 +56,7 @@ mod tests {
             seed: 0,
             log_every: 1,
             eval_every: 0,
+            checkpoint_every: 0,
             eval_batch_size: None,
         }
     }

@@ -6,6 +6,8 @@
 //! evaluated on the whole validation split in eval mode; the best weights so far and the
 //! latest ones are saved. Everything measured goes to `metrics.jsonl` as it happens.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::module::{Module, ModuleVisitor, Param};
@@ -23,6 +25,7 @@ use crate::evaluate::{batch_tensors, evaluate};
 use crate::optim::{adamw, clip_global_norm};
 use crate::run_dir::{CheckpointKind, RunDir};
 use crate::schedule::lr_scheduler;
+use crate::state::{self, Progress, SavedState, StateHeader};
 use crate::{RunConfig, TrainError};
 
 /// The token streams a run trains and validates on, and the tokenizer that made them.
@@ -65,21 +68,35 @@ pub struct StepStats {
     pub lr: f64,
 }
 
+impl StepStats {
+    /// Whether the loss and the gradient norm are finite numbers.
+    pub fn is_finite(&self) -> bool {
+        self.loss.is_finite() && self.grad_norm.is_finite()
+    }
+}
+
+/// Environment variable that turns the loss into NaN at one step, to test how a run meets a
+/// non-finite loss (used by perplex's own tests; documented in the README).
+pub const INJECT_NAN_ENV: &str = "PERPLEX_INJECT_NAN_AT_STEP";
+
 /// The model and everything that changes as it trains.
 pub struct Trainer {
     model: Gpt,
     optim: ModuleOptimizer,
     scheduler: ModuleLrScheduler,
     sampler: TrainSampler,
+    device: Device,
+    seed: u64,
     grad_clip: f64,
     step: u64,
     tokens_per_step: u64,
+    inject_nan_at: Option<u64>,
 }
 
 impl Trainer {
     /// A fresh model of `shape` on `device` (autodiff is added here), seeded by `config`:
     /// the seed fixes the initial weights (drawn on the CPU whatever the device), the data
-    /// order and the device's dropout stream.
+    /// order and the dropout masks.
     pub fn new(
         config: &RunConfig,
         shape: &GptConfig,
@@ -87,45 +104,97 @@ impl Trainer {
         device: &Device,
     ) -> Result<Self, TrainError> {
         let t = &config.train;
-        let device = device.clone().autodiff();
-        device.seed(t.seed);
         // Initial weights are drawn on the CPU and then moved, so a seed gives the same
         // starting model on every backend and GPU runs can be checked against CPU ones.
         let cpu = Device::flex().autodiff();
         cpu.seed(t.seed);
-        let model = materialize(shape.init(&cpu)).fork(&device);
-        Ok(Self {
+        let model = materialize(shape.init(&cpu));
+        let sampler = TrainSampler::new(train_len, shape.ctx, t.batch_size, t.seed)?;
+        Ok(Self::assemble(config, shape, model, sampler, device))
+    }
+
+    /// The trainer of a saved state: weights, optimizer moments, data sampler and step as they
+    /// were, the learning-rate schedule replayed to that step.
+    pub fn restore(
+        config: &RunConfig,
+        saved: SavedState,
+        path: &std::path::Path,
+        device: &Device,
+    ) -> Result<(Self, Progress), TrainError> {
+        let shape = &saved.header.model;
+        let cpu = Device::flex().autodiff();
+        let mut model = shape.init(&cpu);
+        state::load_weights(&mut model, saved.model, path)?;
+        let progress = saved.header.progress;
+        let mut trainer = Self::assemble(config, shape, model, progress.sampler.clone(), device);
+        trainer.optim = trainer.optim.from_bytes(saved.optimizer).map_err(|e| {
+            TrainError::Invalid(format!("{}: optimizer state: {e}", path.display()))
+        })?;
+        for _ in 0..progress.step {
+            trainer.scheduler.step();
+        }
+        trainer.step = progress.step;
+        Ok((trainer, progress))
+    }
+
+    fn assemble(
+        config: &RunConfig,
+        shape: &GptConfig,
+        model: Gpt,
+        sampler: TrainSampler,
+        device: &Device,
+    ) -> Self {
+        let t = &config.train;
+        let device = device.clone().autodiff();
+        let model = model.fork(&device);
+        Self {
             optim: adamw(t, &model),
             scheduler: lr_scheduler(t),
-            sampler: TrainSampler::new(train_len, shape.ctx, t.batch_size, t.seed)?,
+            sampler,
+            device,
+            seed: t.seed,
             grad_clip: t.grad_clip,
             step: 0,
             tokens_per_step: (t.batch_size * shape.ctx) as u64,
+            inject_nan_at: std::env::var(INJECT_NAN_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok()),
             model,
-        })
+        }
     }
 
-    /// One optimizer step on a fresh batch from `train`.
+    /// One optimizer step on a fresh batch from `train`. A step whose loss or gradient norm
+    /// is not finite leaves the weights as they were (and is reported so by the stats).
     pub fn step(&mut self, train: &[u32]) -> StepStats {
+        // Dropout masks are a function of (seed, step): a resumed run draws the same ones.
+        self.device.seed(step_seed(self.seed, self.step));
         let batch = self.sampler.next_batch(train);
         let (inputs, targets) = batch_tensors(&batch, &self.model.device());
-        let loss = self.model.nll(inputs, targets).mean();
+        let mut loss = self.model.nll(inputs, targets).mean();
+        if self.inject_nan_at == Some(self.step + 1) {
+            loss = loss * f32::NAN;
+        }
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         let (grads, norm) = clip_global_norm(&self.model, grads, self.grad_clip);
-        let lr = self.scheduler.step();
-        let base_lr = lr.base();
-        self.model = self.optim.step(lr, self.model.clone(), grads);
-        self.step += 1;
         // One read from the device per step: the loss and the gradient norm together.
         let loss = loss.inner();
         let norm = norm.unwrap_or_else(|| loss.zeros_like());
-        let both = Tensor::cat(vec![loss, norm], 0).into_data();
-        let values = both.try_to_vec::<f32>().unwrap_or_default();
-        StepStats {
-            loss: values.first().copied().map_or(f64::NAN, f64::from),
-            grad_norm: values.get(1).copied().map_or(f64::NAN, f64::from),
-            lr: base_lr,
+        let values = Tensor::cat(vec![loss, norm], 0)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        let value = |i: usize| values.get(i).copied().map_or(f64::NAN, f64::from);
+        let lr = self.scheduler.step();
+        let stats = StepStats {
+            loss: value(0),
+            grad_norm: value(1),
+            lr: lr.base(),
+        };
+        if stats.is_finite() {
+            self.model = self.optim.step(lr, self.model.clone(), grads);
         }
+        self.step += 1;
+        stats
     }
 
     /// The model in eval mode: no dropout, no autodiff graph.
@@ -142,6 +211,36 @@ impl Trainer {
     pub fn tokens_seen(&self) -> u64 {
         self.step * self.tokens_per_step
     }
+
+    /// Writes the resumable state (weights, optimizer, sampler, progress) to `path`.
+    pub fn save_state(
+        &self,
+        path: &std::path::Path,
+        shape: &GptConfig,
+        tokenizer_sha256: &str,
+        progress: Progress,
+    ) -> Result<(), TrainError> {
+        let optimizer = self.optim.into_bytes().map_err(|e| {
+            TrainError::Invalid(format!("{}: optimizer state: {e}", path.display()))
+        })?;
+        let header = StateHeader {
+            model: shape.clone(),
+            tokenizer_sha256: tokenizer_sha256.to_string(),
+            progress: Progress {
+                step: self.step,
+                sampler: self.sampler.clone(),
+                ..progress
+            },
+        };
+        state::save(path, &header, &self.model.valid(), &optimizer)?;
+        Ok(())
+    }
+}
+
+/// The device seed of step `step`: the run's seed mixed with the step (SplitMix64's constant),
+/// so no two steps share a dropout stream.
+fn step_seed(seed: u64, step: u64) -> u64 {
+    seed ^ step.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// Draws every parameter's initial value now, where the model is.
@@ -159,11 +258,23 @@ fn materialize(model: Gpt) -> Gpt {
     model
 }
 
+/// Why training stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// All `max_steps` steps ran.
+    MaxSteps,
+    /// The loss or gradient norm became NaN or infinite.
+    NonFinite,
+    /// SIGINT or SIGTERM asked the run to stop; its state was saved for `--resume`.
+    Interrupted,
+}
+
 /// How a run ended, written to `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
-    /// Why training stopped: `max_steps` or `non_finite`.
-    pub stop_reason: String,
+    /// Why training stopped.
+    pub stop_reason: StopReason,
     /// Optimizer steps completed.
     pub steps: u64,
     /// Training tokens seen.
@@ -178,7 +289,7 @@ pub struct RunSummary {
     pub best_val_ppl: Option<f64>,
     /// Tokens predicted by each validation pass.
     pub val_tokens: u64,
-    /// Wall-clock seconds of the whole run.
+    /// Wall-clock seconds of the whole run (across resumes).
     pub wall_s: f64,
     /// Seconds spent in validation passes.
     pub eval_s: f64,
@@ -190,14 +301,87 @@ pub struct RunSummary {
     pub tokenizer_sha256: String,
 }
 
-/// Trains a model as `config` says on `data`, writing everything into `run` (which must
-/// exist). Returns the summary also written to `summary.json`.
+/// How a caller steers a running training: a flag that, once set (by a signal handler, say),
+/// makes the loop finish its step, save everything and return.
+#[derive(Debug, Clone, Default)]
+pub struct Control {
+    /// Set to ask the run to stop after the current step.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Trains a fresh model as `config` says on `data`, writing everything into `run` (which must
+/// exist and be empty of a previous run). Returns the summary also written to `summary.json`.
 pub fn train(
     config: &RunConfig,
     data: &TrainData,
     run: &RunDir,
     device: &Device,
+    control: &Control,
 ) -> Result<RunSummary, TrainError> {
+    let shape = resolve_shape(config, data)?;
+    let mut resolved = config.clone();
+    resolved.model = shape.clone();
+    std::fs::create_dir_all(run.checkpoints()).map_err(|e| TrainError::io(run.checkpoints(), e))?;
+    std::fs::write(run.config(), resolved.to_toml())
+        .map_err(|e| TrainError::io(run.config(), e))?;
+    data.tokenizer.save(&run.tokenizer())?;
+    let trainer = Trainer::new(config, &shape, data.train.len(), device)?;
+    let progress = Progress {
+        step: 0,
+        sampler: trainer.sampler.clone(),
+        best: None,
+        last_val_ppl: None,
+        val_tokens: 0,
+        window: (NllSum::default(), 0.0),
+        wall_s: 0.0,
+        train_s: 0.0,
+        eval_s: 0.0,
+    };
+    Loop::new(config, data, run, device, shape, trainer, progress)?.run(control)
+}
+
+/// Continues the run in `run` from its saved state (`checkpoints/state.bin`) to its
+/// `max_steps`, as if it had never stopped. `data` must give the run's tokenizer.
+pub fn resume(
+    data: &TrainData,
+    run: &RunDir,
+    device: &Device,
+    control: &Control,
+) -> Result<RunSummary, TrainError> {
+    let config = RunConfig::load(&run.config(), &[])?;
+    let path = run.state();
+    let saved = state::load(&path)?;
+    let fingerprint = data.tokenizer.fingerprint()?;
+    if saved.header.tokenizer_sha256 != fingerprint {
+        return Err(TrainError::Invalid(format!(
+            "{}: the run was trained with tokenizer {} but this corpus gives {}; point \
+             --data-dir at the corpus the run was trained on",
+            path.display(),
+            saved.header.tokenizer_sha256,
+            fingerprint
+        )));
+    }
+    let shape = resolve_shape(&config, data)?;
+    if saved.header.model != shape {
+        return Err(TrainError::Invalid(format!(
+            "{}: the saved model shape {:?} differs from the run's config {:?}",
+            path.display(),
+            saved.header.model,
+            shape
+        )));
+    }
+    let (trainer, progress) = Trainer::restore(&config, saved, &path, device)?;
+    truncate_metrics(&run.metrics(), progress.step)?;
+    tracing::info!(
+        "resuming {} at step {}",
+        run.root().display(),
+        progress.step
+    );
+    Loop::new(&config, data, run, device, shape, trainer, progress)?.run(control)
+}
+
+/// The model shape of a run: the config's, with the tokenizer's vocabulary size.
+fn resolve_shape(config: &RunConfig, data: &TrainData) -> Result<GptConfig, TrainError> {
     let mut shape = config.model.clone();
     let vocab = data.tokenizer.vocab_size();
     if shape.vocab_size != 0 && shape.vocab_size != vocab {
@@ -211,179 +395,299 @@ pub fn train(
     shape
         .validate()
         .map_err(|e| TrainError::Invalid(e.to_string()))?;
-    let mut resolved = config.clone();
-    resolved.model = shape.clone();
-    let fingerprint = data.tokenizer.fingerprint()?;
+    Ok(shape)
+}
 
-    std::fs::create_dir_all(run.checkpoints()).map_err(|e| TrainError::io(run.checkpoints(), e))?;
-    std::fs::write(run.config(), resolved.to_toml())
-        .map_err(|e| TrainError::io(run.config(), e))?;
-    data.tokenizer.save(&run.tokenizer())?;
-    let mut sink = MetricsSink::open(&run.metrics())?;
+/// Drops the records of `metrics.jsonl` written after `step` (a resumed run writes them again).
+fn truncate_metrics(path: &std::path::Path, step: u64) -> Result<(), TrainError> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+    let kept: String = text
+        .lines()
+        .filter(|line| serde_json::from_str::<MetricRecord>(line).is_ok_and(|r| r.step <= step))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    checkpoint::write_atomically(path, kept.as_bytes())?;
+    Ok(())
+}
 
-    let t = &config.train;
-    let schedule = Schedule {
-        max_steps: t.max_steps,
-        eval_every: t.eval_every,
-        log_every: t.log_every,
-    };
-    let mut trainer = Trainer::new(config, &shape, data.train.len(), device)?;
-    let params = shape.num_params();
-    tracing::info!(
-        "model: {} layers, {} heads, d_model {}, ctx {}, vocab {vocab}: {params} parameters",
-        shape.layers,
-        shape.heads,
-        shape.d_model,
-        shape.ctx
-    );
-    tracing::info!(
-        "data: {} train tokens, {} valid tokens; {} steps of {} tokens on {device:?}",
-        data.train.len(),
-        data.valid.len(),
-        t.max_steps,
-        t.batch_size * shape.ctx
-    );
+/// One training run in progress: the trainer plus everything it writes and measures.
+struct Loop<'a> {
+    config: &'a RunConfig,
+    data: &'a TrainData,
+    run: &'a RunDir,
+    device: &'a Device,
+    shape: GptConfig,
+    fingerprint: String,
+    schedule: Schedule,
+    trainer: Trainer,
+    progress: Progress,
+    sink: MetricsSink,
+    bar: ProgressBar,
+    /// When this process started training, minus the wall time of earlier sessions.
+    started: Instant,
+}
 
-    let bar = progress_bar(t.max_steps);
-    let started = Instant::now();
-    let mut train_s = 0.0;
-    let mut eval_s = 0.0;
-    // Training loss and seconds since the last log line (every step has the same tokens,
-    // so the per-token mean over the window is the mean of the step means).
-    let mut window = (NllSum::default(), 0.0f64);
-    let mut best: Option<(u64, f64)> = None;
-    let mut last_val_ppl = f64::NAN;
-    let mut stop_reason = "max_steps";
-    let mut val_tokens = 0;
+impl<'a> Loop<'a> {
+    fn new(
+        config: &'a RunConfig,
+        data: &'a TrainData,
+        run: &'a RunDir,
+        device: &'a Device,
+        shape: GptConfig,
+        trainer: Trainer,
+        progress: Progress,
+    ) -> Result<Self, TrainError> {
+        let t = &config.train;
+        let started = Instant::now()
+            .checked_sub(std::time::Duration::from_secs_f64(progress.wall_s))
+            .unwrap_or_else(Instant::now);
+        Ok(Self {
+            schedule: Schedule {
+                max_steps: t.max_steps,
+                eval_every: t.eval_every,
+                log_every: t.log_every,
+            },
+            fingerprint: data.tokenizer.fingerprint()?,
+            sink: MetricsSink::open(&run.metrics())?,
+            bar: progress_bar(t.max_steps, progress.step),
+            config,
+            data,
+            run,
+            device,
+            shape,
+            trainer,
+            progress,
+            started,
+        })
+    }
 
-    while trainer.steps_done() < t.max_steps {
-        let step_started = Instant::now();
-        let stats = trainer.step(&data.train);
-        let dt = step_started.elapsed().as_secs_f64();
-        train_s += dt;
-        window.0.add(
-            stats.loss * trainer.tokens_per_step as f64,
-            trainer.tokens_per_step,
+    fn run(mut self, control: &Control) -> Result<RunSummary, TrainError> {
+        self.announce();
+        let mut stop = StopReason::MaxSteps;
+        while self.trainer.steps_done() < self.schedule.max_steps {
+            let step_started = Instant::now();
+            let stats = self.trainer.step(&self.data.train);
+            let dt = step_started.elapsed().as_secs_f64();
+            let step = self.trainer.steps_done();
+            self.bar.set_position(step);
+            if !stats.is_finite() {
+                stop = StopReason::NonFinite;
+                self.bar.suspend(|| {
+                    tracing::error!(
+                        "step {step}: non-finite training loss ({}) or gradient norm ({}); \
+                         stopping without applying the update, checkpoints untouched",
+                        stats.loss,
+                        stats.grad_norm
+                    )
+                });
+                break;
+            }
+            self.progress.train_s += dt;
+            let tokens = self.trainer.tokens_per_step;
+            self.progress
+                .window
+                .0
+                .add(stats.loss * tokens as f64, tokens);
+            self.progress.window.1 += dt;
+            if self.schedule.log_after(step) {
+                self.log_train(step, &stats)?;
+            }
+            let evaluated = self.schedule.eval_after(step);
+            if evaluated {
+                self.evaluate(step, stats.lr)?;
+            }
+            let every = self.config.train.checkpoint_every;
+            if evaluated || (every > 0 && step.is_multiple_of(every)) {
+                self.save_last(step)?;
+            }
+            if control.stop.load(Ordering::SeqCst) {
+                stop = StopReason::Interrupted;
+                if !evaluated {
+                    self.save_last(step)?;
+                }
+                self.bar.suspend(|| {
+                    tracing::warn!(
+                        "interrupted after step {step}: state saved; continue with \
+                         `perplex train --resume {}`",
+                        self.run.root().display()
+                    )
+                });
+                break;
+            }
+        }
+        self.bar.finish_and_clear();
+        self.finish(stop)
+    }
+
+    fn announce(&self) {
+        let (s, t) = (&self.shape, &self.config.train);
+        tracing::info!(
+            "model: {} layers, {} heads, d_model {}, ctx {}, vocab {}: {} parameters",
+            s.layers,
+            s.heads,
+            s.d_model,
+            s.ctx,
+            s.vocab_size,
+            s.num_params()
         );
-        window.1 += dt;
-        let step = trainer.steps_done();
-        bar.set_position(step);
-
-        if !stats.loss.is_finite() || !stats.grad_norm.is_finite() {
-            stop_reason = "non_finite";
-            bar.suspend(|| {
-                tracing::error!(
-                    "step {step}: non-finite training loss ({}) or gradient norm ({}); \
-                     stopping, the best checkpoint is untouched",
-                    stats.loss,
-                    stats.grad_norm
-                )
-            });
-            break;
-        }
-
-        if schedule.log_after(step) {
-            let tokens_per_s = window.0.tokens as f64 / window.1;
-            let loss = window.0.mean();
-            sink.write(&MetricRecord {
-                kind: MetricKind::Train,
-                step,
-                tokens_seen: trainer.tokens_seen(),
-                lr: stats.lr,
-                loss,
-                ppl: loss.exp(),
-                tokens_per_s: Some(tokens_per_s),
-                wall_s: started.elapsed().as_secs_f64(),
-                eval_tokens: None,
-                eval_s: None,
-                best: None,
-            })?;
-            bar.set_message(format!(
-                "loss {loss:.3} | val ppl {last_val_ppl:.1} | {tokens_per_s:.0} tok/s"
-            ));
-            if bar.is_hidden() {
-                tracing::info!(
-                    "step {step}/{}: train loss {loss:.4} (ppl {:.1}), lr {:.2e}, {tokens_per_s:.0} tok/s",
-                    t.max_steps,
-                    loss.exp(),
-                    stats.lr
-                );
-            }
-            window = (NllSum::default(), 0.0);
-        }
-
-        if schedule.eval_after(step) {
-            let eval_started = Instant::now();
-            let model = trainer.eval_model();
-            let val = evaluate(&model, &data.valid, t.eval_batch());
-            let took = eval_started.elapsed().as_secs_f64();
-            eval_s += took;
-            val_tokens = val.tokens;
-            let loss = val.mean();
-            last_val_ppl = val.perplexity();
-            let improved = loss.is_finite() && best.is_none_or(|(_, b)| loss < b);
-            let meta = CheckpointMeta {
-                model: shape.clone(),
-                step,
-                val_loss: Some(loss),
-                tokenizer_sha256: fingerprint.clone(),
-            };
-            if improved {
-                best = Some((step, loss));
-                checkpoint::save(&model, &meta, &run.checkpoint(CheckpointKind::Best))?;
-            }
-            checkpoint::save(&model, &meta, &run.checkpoint(CheckpointKind::Last))?;
-            sink.write(&MetricRecord {
-                kind: MetricKind::Eval,
-                step,
-                tokens_seen: trainer.tokens_seen(),
-                lr: stats.lr,
-                loss,
-                ppl: last_val_ppl,
-                tokens_per_s: None,
-                wall_s: started.elapsed().as_secs_f64(),
-                eval_tokens: Some(val.tokens),
-                eval_s: Some(took),
-                best: Some(improved),
-            })?;
-            bar.suspend(|| {
-                tracing::info!(
-                    "step {step}: val loss {loss:.4} nats/token, ppl {last_val_ppl:.2} over {} tokens ({took:.1}s){}",
-                    val.tokens,
-                    if improved { ", best so far" } else { "" }
-                )
-            });
-        }
+        tracing::info!(
+            "data: {} train tokens, {} valid tokens; {} steps of {} tokens on {:?}",
+            self.data.train.len(),
+            self.data.valid.len(),
+            t.max_steps,
+            t.batch_size * s.ctx,
+            self.device
+        );
     }
-    bar.finish_and_clear();
 
-    let summary = RunSummary {
-        stop_reason: stop_reason.to_string(),
-        steps: trainer.steps_done(),
-        tokens_seen: trainer.tokens_seen(),
-        params,
-        best_step: best.map(|b| b.0),
-        best_val_loss: best.map(|b| b.1),
-        best_val_ppl: best.map(|b| b.1.exp()),
-        val_tokens,
-        wall_s: started.elapsed().as_secs_f64(),
-        eval_s,
-        train_tokens_per_s: trainer.tokens_seen() as f64 / train_s.max(1e-9),
-        device: format!("{device:?}"),
-        tokenizer_sha256: fingerprint,
-    };
-    let json = serde_json::to_string_pretty(&summary).expect("a summary always serialises");
-    std::fs::write(run.summary(), json + "\n").map_err(|e| TrainError::io(run.summary(), e))?;
-    if stop_reason == "non_finite" {
-        return Err(TrainError::NonFinite {
-            step: summary.steps,
+    fn wall_s(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    fn log_train(&mut self, step: u64, stats: &StepStats) -> Result<(), TrainError> {
+        let (sum, secs) = self.progress.window;
+        let tokens_per_s = sum.tokens as f64 / secs;
+        let loss = sum.mean();
+        self.sink.write(&MetricRecord {
+            kind: MetricKind::Train,
+            step,
+            tokens_seen: self.trainer.tokens_seen(),
+            lr: stats.lr,
+            loss,
+            ppl: loss.exp(),
+            tokens_per_s: Some(tokens_per_s),
+            wall_s: self.wall_s(),
+            eval_tokens: None,
+            eval_s: None,
+            best: None,
+        })?;
+        let val = match self.progress.last_val_ppl {
+            Some(ppl) => format!("{ppl:.1}"),
+            None => "-".into(),
+        };
+        self.bar.set_message(format!(
+            "loss {loss:.3} | val ppl {val} | {tokens_per_s:.0} tok/s"
+        ));
+        if self.bar.is_hidden() {
+            tracing::info!(
+                "step {step}/{}: train loss {loss:.4} (ppl {:.1}), lr {:.2e}, {tokens_per_s:.0} tok/s",
+                self.schedule.max_steps,
+                loss.exp(),
+                stats.lr
+            );
+        }
+        self.progress.window = (NllSum::default(), 0.0);
+        Ok(())
+    }
+
+    fn evaluate(&mut self, step: u64, lr: f64) -> Result<(), TrainError> {
+        let eval_started = Instant::now();
+        let model = self.trainer.eval_model();
+        let val = evaluate(&model, &self.data.valid, self.config.train.eval_batch());
+        let took = eval_started.elapsed().as_secs_f64();
+        let loss = val.mean();
+        let p = &mut self.progress;
+        p.eval_s += took;
+        p.val_tokens = val.tokens;
+        p.last_val_ppl = Some(val.perplexity());
+        let improved = loss.is_finite() && p.best.is_none_or(|(_, b)| loss < b);
+        if improved {
+            p.best = Some((step, loss));
+            let meta = self.meta(step, Some(loss));
+            checkpoint::save(&model, &meta, &self.run.checkpoint(CheckpointKind::Best))?;
+        }
+        let ppl = val.perplexity();
+        self.sink.write(&MetricRecord {
+            kind: MetricKind::Eval,
+            step,
+            tokens_seen: self.trainer.tokens_seen(),
+            lr,
+            loss,
+            ppl,
+            tokens_per_s: None,
+            wall_s: self.wall_s(),
+            eval_tokens: Some(val.tokens),
+            eval_s: Some(took),
+            best: Some(improved),
+        })?;
+        self.bar.suspend(|| {
+            tracing::info!(
+                "step {step}: val loss {loss:.4} nats/token, ppl {ppl:.2} over {} tokens ({took:.1}s){}",
+                val.tokens,
+                if improved { ", best so far" } else { "" }
+            )
         });
+        Ok(())
     }
-    Ok(summary)
+
+    fn meta(&self, step: u64, val_loss: Option<f64>) -> CheckpointMeta {
+        CheckpointMeta {
+            model: self.shape.clone(),
+            step,
+            val_loss,
+            tokenizer_sha256: self.fingerprint.clone(),
+        }
+    }
+
+    /// Saves the `last` weights and the resumable state after `step`.
+    fn save_last(&mut self, step: u64) -> Result<(), TrainError> {
+        let val_loss = self
+            .progress
+            .best
+            .filter(|(s, _)| *s == step)
+            .map(|(_, l)| l);
+        let meta = self.meta(step, val_loss);
+        checkpoint::save(
+            &self.trainer.eval_model(),
+            &meta,
+            &self.run.checkpoint(CheckpointKind::Last),
+        )?;
+        self.progress.wall_s = self.wall_s();
+        self.trainer.save_state(
+            &self.run.state(),
+            &self.shape,
+            &self.fingerprint,
+            self.progress.clone(),
+        )
+    }
+
+    fn finish(self, stop: StopReason) -> Result<RunSummary, TrainError> {
+        let p = &self.progress;
+        let summary = RunSummary {
+            stop_reason: stop,
+            steps: self.trainer.steps_done(),
+            tokens_seen: self.trainer.tokens_seen(),
+            params: self.shape.num_params(),
+            best_step: p.best.map(|b| b.0),
+            best_val_loss: p.best.map(|b| b.1),
+            best_val_ppl: p.best.map(|b| b.1.exp()),
+            val_tokens: p.val_tokens,
+            wall_s: self.wall_s(),
+            eval_s: p.eval_s,
+            train_tokens_per_s: self.trainer.tokens_seen() as f64 / p.train_s.max(1e-9),
+            device: format!("{:?}", self.device),
+            tokenizer_sha256: self.fingerprint.clone(),
+        };
+        let json = serde_json::to_string_pretty(&summary).expect("a summary always serialises");
+        let path = self.run.summary();
+        checkpoint::write_atomically(&path, format!("{json}\n").as_bytes())?;
+        match stop {
+            StopReason::MaxSteps => Ok(summary),
+            StopReason::NonFinite => Err(TrainError::NonFinite {
+                step: summary.steps,
+            }),
+            StopReason::Interrupted => Err(TrainError::Interrupted {
+                step: summary.steps,
+            }),
+        }
+    }
 }
 
 /// The terminal progress bar (drawn only when stderr is a terminal).
-fn progress_bar(steps: u64) -> ProgressBar {
+fn progress_bar(steps: u64, done: u64) -> ProgressBar {
     let bar = ProgressBar::new(steps);
     bar.set_style(
         ProgressStyle::with_template(
@@ -392,6 +696,8 @@ fn progress_bar(steps: u64) -> ProgressBar {
         .expect("the progress template is valid")
         .progress_chars("=> "),
     );
+    bar.set_position(done);
+    bar.reset_eta();
     bar
 }
 
@@ -440,7 +746,7 @@ mod tests {
         assert_eq!(vocab, 62, "60 words, <eos> and <unk>");
         let run = RunDir::new(dir.path().join("run"));
         std::fs::create_dir_all(run.root()).unwrap();
-        let summary = train(&config, &data, &run, &Device::flex()).unwrap();
+        let summary = train(&config, &data, &run, &Device::flex(), &Control::default()).unwrap();
 
         let uniform = (vocab as f64).ln();
         let best = summary.best_val_loss.unwrap();
