@@ -55,7 +55,7 @@ pub fn read_run_config(run: &RunDir) -> Result<RunConfig> {
 
 /// The device of a `--device` flag.
 pub fn device(spec: &str) -> Result<burn::tensor::Device> {
-    Ok(perplex_train::parse_device(spec)?)
+    Ok(perplex_train::open_device(spec)?)
 }
 
 /// Writes `value` as one line of JSON to stdout.

@@ -25,6 +25,12 @@ pub enum DeviceError {
     /// The device index is not a number.
     #[error("device `{0}`: the index after `:` must be a number, e.g. cuda:0")]
     BadIndex(String),
+    /// The backend is compiled in but the device did not start (no GPU, no driver).
+    #[error(
+        "device `{name}` is compiled in but did not start: {reason}. Check the GPU driver \
+         (Vulkan for wgpu on Linux, the CUDA driver for cuda), or use --device cpu"
+    )]
+    Unavailable { name: String, reason: String },
 }
 
 /// The backends compiled into this build, by `--device` name.
@@ -93,6 +99,38 @@ pub fn parse_device(spec: &str) -> Result<Device, DeviceError> {
     }
 }
 
+/// Parses a `--device` value and checks that the device works by running one tiny operation
+/// on it, so a missing GPU or driver is an error message rather than a panic mid-run.
+pub fn open_device(spec: &str) -> Result<Device, DeviceError> {
+    let device = parse_device(spec)?;
+    let probe = device.clone();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(move || {
+        burn::tensor::Tensor::<1>::ones([2], &probe)
+            .sum()
+            .into_data()
+            .try_to_vec::<f32>()
+            .map(|v| v.first().copied())
+    });
+    std::panic::set_hook(hook);
+    match result {
+        Ok(Ok(Some(sum))) if sum == 2.0 => Ok(device),
+        Ok(other) => Err(DeviceError::Unavailable {
+            name: spec.to_string(),
+            reason: format!("a test sum gave {other:?} instead of 2"),
+        }),
+        Err(panic) => Err(DeviceError::Unavailable {
+            name: spec.to_string(),
+            reason: panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the backend panicked".into()),
+        }),
+    }
+}
+
 /// The wgpu adapter for an optional index: the default adapter, or the N-th discrete GPU.
 #[cfg(any(feature = "wgpu", feature = "vulkan", feature = "metal"))]
 fn gpu_kind(index: Option<usize>) -> burn::tensor::DeviceKind {
@@ -108,7 +146,7 @@ mod tests {
 
     #[test]
     fn cpu_is_always_there_and_unknown_names_are_refused() {
-        assert!(parse_device("cpu").is_ok());
+        assert!(open_device("cpu").is_ok());
         assert!(matches!(parse_device("tpu"), Err(DeviceError::Unknown(_))));
         assert!(matches!(
             parse_device("cuda:x"),

@@ -23,7 +23,7 @@ pub mod state;
 pub mod trainer;
 
 pub use config::{ConfigError, DataConfig, RunConfig, TrainConfig};
-pub use device::parse_device;
+pub use device::{open_device, parse_device};
 pub use run_dir::{CheckpointKind, RunDir};
 pub use trainer::{Control, RunSummary, StopReason, TrainData, Trainer, resume, train};
 
