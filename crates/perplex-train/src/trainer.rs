@@ -465,7 +465,7 @@ impl<'a> Loop<'a> {
     }
 
     fn run(mut self, control: &Control) -> Result<RunSummary, TrainError> {
-        self.announce();
+        self.bar.suspend(|| self.announce());
         let mut stop = StopReason::MaxSteps;
         while self.trainer.steps_done() < self.schedule.max_steps {
             let step_started = Instant::now();
