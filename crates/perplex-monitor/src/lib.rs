@@ -5,12 +5,27 @@
 //!
 //! - [`nll`]: per-token negative log-likelihood and perplexity, from one sum and one count;
 //! - [`schedule`]: when to validate and when to log;
-//! - [`metrics`]: the records of `metrics.jsonl` and the sink that appends them.
+//! - [`metrics`]: the records of `metrics.jsonl` and the sink that appends them;
+//! - [`signals`]: the detectors that name a run's state (healthy, plateau, overfitting,
+//!   leak suspected, unstable, non-finite) with their evidence;
+//! - [`stopping`]: early stopping with Lightning's and Keras's knobs, plus overfitting;
+//! - [`samples`]: repetition diagnostics of generated text;
+//! - [`health`]: the 0–100 health score.
+//!
+//! The detectors, early stopping, sample diagnostics and health score are not yet wired into
+//! the trainer (the monitor issue does that); they are tested here on synthetic curves.
 
+pub mod health;
 pub mod metrics;
 pub mod nll;
+pub mod samples;
 pub mod schedule;
+pub mod signals;
+pub mod stopping;
 
 pub use metrics::{MetricKind, MetricRecord, MetricsSink};
 pub use nll::NllSum;
+pub use samples::Repetition;
 pub use schedule::Schedule;
+pub use signals::{Detector, DetectorConfig, EvalPoint, Signal, SignalKind};
+pub use stopping::{EarlyStopping, EarlyStoppingConfig, StopCause, StopDecision};

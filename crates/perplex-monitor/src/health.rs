@@ -1,0 +1,114 @@
+//! One number for how a run is doing: a health score from 0 to 100.
+//!
+//! Per evaluation, from the signals it produced:
+//!
+//! ```text
+//! health = 0                                  if any signal is non_finite, else
+//!          trend      (40: healthy, 30: warming_up, 20: plateau, 0: overfitting)
+//!        + gap        (20 · clamp(1 − max(0, gap − 0.1) / 1.0, 0, 1); 15 when the gap is unknown)
+//!        + stability  (20 − 5 per `unstable` spike since the previous evaluation, at least 0)
+//!        + leakage    (10, or 0 with leak_suspected)
+//!        + repetition (10, or 0 with degenerate_samples)
+//! ```
+//!
+//! `gap` is val − eval-mode train loss in nats: up to 0.1 costs nothing, a full nat of
+//! memorisation costs all 20 points. A run's health is the mean over its evaluations after
+//! warm-up (or the last one, if all were warm-up).
+
+use crate::signals::{Signal, SignalKind};
+
+/// Health (0–100) of one evaluation from its `signals`, the generalisation `gap` (nats) if
+/// known, and the number of `spikes` since the previous evaluation.
+pub fn eval_health(signals: &[Signal], gap: Option<f64>, spikes: usize) -> f64 {
+    let has = |kind| signals.iter().any(|s: &Signal| s.kind == kind);
+    if has(SignalKind::NonFinite) {
+        return 0.0;
+    }
+    let trend = if has(SignalKind::Overfitting) {
+        0.0
+    } else if has(SignalKind::Plateau) {
+        20.0
+    } else if has(SignalKind::WarmingUp) {
+        30.0
+    } else {
+        40.0
+    };
+    let gap = gap.map_or(15.0, |g| 20.0 * (1.0 - (g - 0.1).max(0.0)).clamp(0.0, 1.0));
+    let stability = (20.0 - 5.0 * spikes as f64).max(0.0);
+    let leakage = if has(SignalKind::LeakSuspected) {
+        0.0
+    } else {
+        10.0
+    };
+    let repetition = if has(SignalKind::DegenerateSamples) {
+        0.0
+    } else {
+        10.0
+    };
+    trend + gap + stability + leakage + repetition
+}
+
+/// Health of a whole run from its per-evaluation healths and whether each was warm-up.
+pub fn run_health(evals: &[(f64, bool)]) -> Option<f64> {
+    let judged: Vec<f64> = evals
+        .iter()
+        .filter(|(_, warm)| !warm)
+        .map(|(h, _)| *h)
+        .collect();
+    if judged.is_empty() {
+        return evals.last().map(|(h, _)| *h);
+    }
+    Some(judged.iter().sum::<f64>() / judged.len() as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig(kind: SignalKind) -> Signal {
+        Signal {
+            kind,
+            step: 1,
+            evidence: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_formula_gives_its_documented_values() {
+        assert_eq!(
+            eval_health(&[sig(SignalKind::Healthy)], Some(0.05), 0),
+            100.0
+        );
+        assert_eq!(eval_health(&[sig(SignalKind::Healthy)], None, 0), 95.0);
+        assert_eq!(
+            eval_health(&[sig(SignalKind::Plateau)], Some(0.6), 1),
+            20.0 + 10.0 + 15.0 + 20.0
+        );
+        assert_eq!(
+            eval_health(
+                &[sig(SignalKind::Overfitting), sig(SignalKind::LeakSuspected)],
+                Some(1.5),
+                5
+            ),
+            10.0
+        );
+        assert_eq!(
+            eval_health(
+                &[sig(SignalKind::Healthy), sig(SignalKind::NonFinite)],
+                None,
+                0
+            ),
+            0.0
+        );
+    }
+
+    #[test]
+    fn run_health_skips_warm_up() {
+        assert_eq!(
+            run_health(&[(85.0, true), (100.0, false), (60.0, false)]),
+            Some(80.0)
+        );
+        assert_eq!(run_health(&[(85.0, true)]), Some(85.0));
+        assert_eq!(run_health(&[]), None);
+    }
+}
