@@ -11,9 +11,6 @@
 //! - [`stopping`]: early stopping with Lightning's and Keras's knobs, plus overfitting;
 //! - [`samples`]: repetition diagnostics of generated text;
 //! - [`health`]: the 0–100 health score.
-//!
-//! The detectors, early stopping, sample diagnostics and health score are not yet wired into
-//! the trainer (the monitor issue does that); they are tested here on synthetic curves.
 
 pub mod health;
 pub mod metrics;
@@ -23,9 +20,9 @@ pub mod schedule;
 pub mod signals;
 pub mod stopping;
 
-pub use metrics::{MetricKind, MetricRecord, MetricsSink};
+pub use metrics::{MetricKind, MetricRecord, MetricsSink, Reading};
 pub use nll::NllSum;
-pub use samples::Repetition;
+pub use samples::{Repetition, Sample};
 pub use schedule::Schedule;
 pub use signals::{Detector, DetectorConfig, EvalPoint, Signal, SignalKind};
 pub use stopping::{EarlyStopping, EarlyStoppingConfig, StopCause, StopDecision};

@@ -48,6 +48,32 @@ pub struct MetricRecord {
     /// Whether this evaluation is the best so far, saved as the `best` checkpoint (eval only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best: Option<bool>,
+    /// What the monitor read at this evaluation (eval only).
+    #[serde(default, skip_serializing_if = "Option::is_none", flatten)]
+    pub reading: Option<Reading>,
+}
+
+/// The monitor's reading of one evaluation: the losses it compared, the signals it named,
+/// the health it scored, and the samples it checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    /// Validation NLL per token in bits.
+    pub bits_per_token: f64,
+    /// Validation NLL per character of the evaluated text, in bits (comparable across
+    /// tokenizers).
+    pub bits_per_char: f64,
+    /// Mean training loss (dropout on) of the steps since the previous evaluation, nats.
+    pub train_loss: f64,
+    /// Loss of the fixed train slice in eval mode, nats.
+    pub train_eval_loss: f64,
+    /// Generalisation gap: val − eval-mode train loss, nats.
+    pub gap: f64,
+    /// Health score, 0–100.
+    pub health: f64,
+    /// The signals of this evaluation (the run's state first).
+    pub signals: Vec<crate::Signal>,
+    /// Generated samples with their repetition diagnostics.
+    pub samples: Vec<crate::Sample>,
 }
 
 /// Errors of the metric sink, each naming its file.
@@ -151,6 +177,7 @@ mod tests {
             eval_tokens: (kind == MetricKind::Eval).then_some(99),
             eval_s: None,
             best: (kind == MetricKind::Eval).then_some(true),
+            reading: None,
         }
     }
 

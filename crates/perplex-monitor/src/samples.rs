@@ -39,6 +39,36 @@ impl Repetition {
     }
 }
 
+/// One generated sample, as logged at an evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// The prompt text.
+    pub prompt: String,
+    /// The generated continuation (prompt excluded).
+    pub text: String,
+    /// Number of generated tokens.
+    pub tokens: usize,
+    /// How repetitive the continuation is.
+    pub repetition: Repetition,
+}
+
+impl Sample {
+    /// A sample from its prompt, text and generated token ids.
+    pub fn new(prompt: String, text: String, generated: &[u32]) -> Self {
+        Self {
+            prompt,
+            text,
+            tokens: generated.len(),
+            repetition: Repetition::of(generated),
+        }
+    }
+
+    /// Whether the continuation is degenerate (see [`Repetition::is_degenerate`]).
+    pub fn is_degenerate(&self) -> bool {
+        self.repetition.is_degenerate(self.tokens)
+    }
+}
+
 fn distinct(tokens: &[u32], n: usize) -> f64 {
     if tokens.len() < n {
         return 1.0;

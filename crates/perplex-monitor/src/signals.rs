@@ -108,8 +108,9 @@ impl EvalPoint {
     }
 }
 
-/// Watches a run's numbers and names what it sees.
-#[derive(Debug, Clone)]
+/// Watches a run's numbers and names what it sees. Serialisable, so a resumed run keeps its
+/// history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Detector {
     config: DetectorConfig,
     evals: Vec<EvalPoint>,
@@ -190,6 +191,27 @@ impl Detector {
             signals.push(leak);
         }
         signals
+    }
+
+    /// Looks at the repetition of an evaluation's generated samples: `degenerate_samples`
+    /// when at least half of them are degenerate.
+    pub fn on_samples(&self, step: u64, samples: &[crate::samples::Sample]) -> Option<Signal> {
+        let bad: Vec<&crate::samples::Sample> =
+            samples.iter().filter(|s| s.is_degenerate()).collect();
+        (!samples.is_empty() && bad.len() * 2 >= samples.len()).then(|| Signal {
+            kind: SignalKind::DegenerateSamples,
+            step,
+            evidence: format!(
+                "{} of {} samples repeat themselves, e.g. {:?} (distinct-2 {:.2}, repeated \
+                 4-grams {:.0}%, loop of {} tokens)",
+                bad.len(),
+                samples.len(),
+                bad[0].text,
+                bad[0].repetition.distinct_2,
+                100.0 * bad[0].repetition.repeated_4gram_share,
+                bad[0].repetition.longest_loop
+            ),
+        })
     }
 
     /// Updates the best loss; whether `loss` improved on it by more than the minimum delta.

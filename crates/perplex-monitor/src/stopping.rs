@@ -101,8 +101,9 @@ pub struct StopDecision {
     pub evidence: String,
 }
 
-/// Decides, evaluation by evaluation, whether a run should stop.
-#[derive(Debug, Clone)]
+/// Decides, evaluation by evaluation, whether a run should stop. Serialisable, so a resumed
+/// run keeps its patience count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EarlyStopping {
     config: EarlyStoppingConfig,
     best: Option<f64>,

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use perplex_model::GptConfig;
+use perplex_monitor::{DetectorConfig, EarlyStoppingConfig};
 use serde::{Deserialize, Serialize};
 
 /// Everything that defines a run, as written in `configs/*.toml` and saved, resolved, as the
@@ -18,6 +19,38 @@ pub struct RunConfig {
     pub model: GptConfig,
     /// Optimisation and cadence.
     pub train: TrainConfig,
+    /// What the monitor measures at each evaluation, and its detectors' thresholds.
+    #[serde(default)]
+    pub monitor: MonitorConfig,
+    /// When to stop before `max_steps`.
+    #[serde(default)]
+    pub early_stopping: EarlyStoppingConfig,
+}
+
+/// What the monitor measures at each evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// Tokens of the fixed train slice (64 chunks spread over the train stream) evaluated in
+    /// eval mode at each evaluation, to compare with validation (capped by the stream's length).
+    pub train_eval_tokens: usize,
+    /// Samples generated at each evaluation for the repetition check (0: none).
+    pub samples: usize,
+    /// Tokens generated per sample.
+    pub sample_tokens: usize,
+    /// Thresholds of the signal detectors.
+    pub detectors: DetectorConfig,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            train_eval_tokens: 16_384,
+            samples: 3,
+            sample_tokens: 24,
+            detectors: DetectorConfig::default(),
+        }
+    }
 }
 
 /// Which part of the corpus a run uses.
@@ -171,6 +204,9 @@ impl RunConfig {
         }
         if t.eval_batch() == 0 {
             return bad("train.eval_batch_size must be at least 1".into());
+        }
+        if self.monitor.train_eval_tokens < 2 {
+            return bad("monitor.train_eval_tokens must be at least 2".into());
         }
         if self.data.max_train_tokens == Some(0) {
             return bad("data.max_train_tokens must be at least 1 when set".into());

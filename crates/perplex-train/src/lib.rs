@@ -16,13 +16,14 @@ pub mod config;
 pub mod device;
 pub mod evaluate;
 pub mod generate;
+pub mod monitoring;
 pub mod optim;
 pub mod run_dir;
 pub mod schedule;
 pub mod state;
 pub mod trainer;
 
-pub use config::{ConfigError, DataConfig, RunConfig, TrainConfig};
+pub use config::{ConfigError, DataConfig, MonitorConfig, RunConfig, TrainConfig};
 pub use device::{open_device, parse_device};
 pub use run_dir::{CheckpointKind, RunDir};
 pub use trainer::{Control, RunSummary, StopReason, TrainData, Trainer, resume, train};

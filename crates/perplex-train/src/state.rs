@@ -49,6 +49,8 @@ pub struct Progress {
     pub train_s: f64,
     /// Seconds spent in validation passes.
     pub eval_s: f64,
+    /// The monitor's memory: detectors, early stopping, health so far.
+    pub watch: crate::monitoring::Watch,
 }
 
 /// The header of a state file: the progress and what it must match to be resumed.

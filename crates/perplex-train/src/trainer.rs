@@ -17,11 +17,15 @@ use burn::tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use perplex_data::{DataDir, Split, TrainSampler, WordTokenizer};
 use perplex_model::{Gpt, GptConfig};
-use perplex_monitor::{MetricKind, MetricRecord, MetricsSink, NllSum, Schedule};
+use perplex_monitor::{
+    MetricKind, MetricRecord, MetricsSink, NllSum, Reading, Sample, Schedule, StopDecision,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, CheckpointMeta};
 use crate::evaluate::{batch_tensors, evaluate};
+use crate::generate::{SampleOptions, generate};
+use crate::monitoring::{EvalNumbers, Watch};
 use crate::optim::{adamw, clip_global_norm};
 use crate::run_dir::{CheckpointKind, RunDir};
 use crate::schedule::lr_scheduler;
@@ -36,6 +40,9 @@ pub struct TrainData {
     pub train: Vec<u32>,
     /// The validation stream.
     pub valid: Vec<u32>,
+    /// Characters of the validation text (each line and its line break), for bits per
+    /// character.
+    pub valid_chars: u64,
 }
 
 impl TrainData {
@@ -48,11 +55,17 @@ impl TrainData {
         if let Some(cap) = max_train_tokens {
             train.truncate(cap);
         }
-        let valid = tokenizer.encode_lines(&dir.read_split(Split::Valid)?)?.ids;
+        let valid_lines = dir.read_split(Split::Valid)?;
+        let valid = tokenizer.encode_lines(&valid_lines)?.ids;
+        let valid_chars = valid_lines
+            .iter()
+            .map(|l| l.chars().count() as u64 + 1)
+            .sum();
         Ok(Self {
             tokenizer,
             train,
             valid,
+            valid_chars,
         })
     }
 }
@@ -268,6 +281,8 @@ pub enum StopReason {
     NonFinite,
     /// SIGINT or SIGTERM asked the run to stop; its state was saved for `--resume`.
     Interrupted,
+    /// Early stopping decided (see `stop_cause` and `stop_evidence`).
+    EarlyStopping,
 }
 
 /// How a run ended, written to `summary.json`.
@@ -299,6 +314,12 @@ pub struct RunSummary {
     pub device: String,
     /// sha256 of the tokenizer.
     pub tokenizer_sha256: String,
+    /// Why early stopping stopped the run, at which step, with what evidence.
+    pub early_stop: Option<StopDecision>,
+    /// Health of the run, 0–100 (mean over evaluations after warm-up).
+    pub health: Option<f64>,
+    /// Whether the final `last` checkpoint is the best one (early stopping's `restore_best`).
+    pub restored_best: bool,
 }
 
 /// How a caller steers a running training: a flag that, once set (by a signal handler, say),
@@ -336,6 +357,7 @@ pub fn train(
         wall_s: 0.0,
         train_s: 0.0,
         eval_s: 0.0,
+        watch: Watch::new(config),
     };
     Loop::new(config, data, run, device, shape, trainer, progress)?.run(control)
 }
@@ -428,6 +450,8 @@ struct Loop<'a> {
     bar: ProgressBar,
     /// When this process started training, minus the wall time of earlier sessions.
     started: Instant,
+    /// Early stopping's decision, once it has made one.
+    early_stop: Option<StopDecision>,
 }
 
 impl<'a> Loop<'a> {
@@ -461,6 +485,7 @@ impl<'a> Loop<'a> {
             trainer,
             progress,
             started,
+            early_stop: None,
         })
     }
 
@@ -487,6 +512,11 @@ impl<'a> Loop<'a> {
             }
             self.progress.train_s += dt;
             let tokens = self.trainer.tokens_per_step;
+            if let Some(signal) = self.progress.watch.on_step(step, stats.loss, tokens) {
+                self.bar.suspend(|| {
+                    tracing::warn!("step {step}: {:?}: {}", signal.kind, signal.evidence)
+                });
+            }
             self.progress
                 .window
                 .0
@@ -496,12 +526,25 @@ impl<'a> Loop<'a> {
                 self.log_train(step, &stats)?;
             }
             let evaluated = self.schedule.eval_after(step);
+            let mut early_stop = None;
             if evaluated {
-                self.evaluate(step, stats.lr)?;
+                early_stop = self.evaluate(step, stats.lr)?;
             }
             let every = self.config.train.checkpoint_every;
             if evaluated || (every > 0 && step.is_multiple_of(every)) {
                 self.save_last(step)?;
+            }
+            if let Some(decision) = early_stop {
+                self.bar.suspend(|| {
+                    tracing::warn!(
+                        "early stopping at step {step}: {:?}: {}",
+                        decision.cause,
+                        decision.evidence
+                    )
+                });
+                self.early_stop = Some(decision);
+                stop = StopReason::EarlyStopping;
+                break;
             }
             if control.stop.load(Ordering::SeqCst) {
                 stop = StopReason::Interrupted;
@@ -563,6 +606,7 @@ impl<'a> Loop<'a> {
             eval_tokens: None,
             eval_s: None,
             best: None,
+            reading: None,
         })?;
         let val = match self.progress.last_val_ppl {
             Some(ppl) => format!("{ppl:.1}"),
@@ -583,10 +627,15 @@ impl<'a> Loop<'a> {
         Ok(())
     }
 
-    fn evaluate(&mut self, step: u64, lr: f64) -> Result<(), TrainError> {
+    /// The validation pass, the eval-mode train slice, the samples, and the monitor's reading
+    /// of them; returns early stopping's decision.
+    fn evaluate(&mut self, step: u64, lr: f64) -> Result<Option<StopDecision>, TrainError> {
         let eval_started = Instant::now();
         let model = self.trainer.eval_model();
-        let val = evaluate(&model, &self.data.valid, self.config.train.eval_batch());
+        let batch = self.config.train.eval_batch();
+        let val = evaluate(&model, &self.data.valid, batch);
+        let train_eval = self.train_slice_loss(&model, batch);
+        let samples = self.samples(&model, step);
         let took = eval_started.elapsed().as_secs_f64();
         let loss = val.mean();
         let p = &mut self.progress;
@@ -594,12 +643,25 @@ impl<'a> Loop<'a> {
         p.val_tokens = val.tokens;
         p.last_val_ppl = Some(val.perplexity());
         let improved = loss.is_finite() && p.best.is_none_or(|(_, b)| loss < b);
+        let (reading, decision) = p.watch.on_eval(EvalNumbers {
+            step,
+            val,
+            val_chars: self.data.valid_chars,
+            train_eval,
+            samples,
+        });
         if improved {
-            p.best = Some((step, loss));
+            self.progress.best = Some((step, loss));
             let meta = self.meta(step, Some(loss));
             checkpoint::save(&model, &meta, &self.run.checkpoint(CheckpointKind::Best))?;
         }
         let ppl = val.perplexity();
+        self.bar
+            .suspend(|| log_eval(step, &val, &reading, took, improved));
+        self.bar.set_message(format!(
+            "{:?}, health {:.0}",
+            reading.signals[0].kind, reading.health
+        ));
         self.sink.write(&MetricRecord {
             kind: MetricKind::Eval,
             step,
@@ -612,15 +674,55 @@ impl<'a> Loop<'a> {
             eval_tokens: Some(val.tokens),
             eval_s: Some(took),
             best: Some(improved),
+            reading: Some(reading),
         })?;
-        self.bar.suspend(|| {
-            tracing::info!(
-                "step {step}: val loss {loss:.4} nats/token, ppl {ppl:.2} over {} tokens ({took:.1}s){}",
-                val.tokens,
-                if improved { ", best so far" } else { "" }
-            )
-        });
-        Ok(())
+        Ok(decision)
+    }
+
+    /// Eval-mode loss of the fixed train slice: `train_eval_tokens` tokens in 64 chunks spread
+    /// evenly over the train stream (one contiguous region would measure one article's
+    /// difficulty, not the split's), each chunk evaluated from an empty context.
+    fn train_slice_loss(&self, model: &Gpt, batch: usize) -> NllSum {
+        const CHUNKS: usize = 64;
+        let train = &self.data.train;
+        let want = self.config.monitor.train_eval_tokens.min(train.len());
+        let chunk = (want / CHUNKS).max(2);
+        let mut sum = NllSum::default();
+        for i in 0..CHUNKS {
+            let start = i * (train.len() - chunk) / CHUNKS.max(1);
+            let part = evaluate(model, &train[start..start + chunk], batch);
+            sum.add(part.nats, part.tokens);
+        }
+        sum
+    }
+
+    /// Short generations from fixed prompts (three tokens at evenly spaced points of the
+    /// validation stream) with a fixed seed, for the repetition check.
+    fn samples(&self, model: &Gpt, step: u64) -> Vec<Sample> {
+        let m = &self.config.monitor;
+        let valid = &self.data.valid;
+        if m.samples == 0 || valid.len() < 4 {
+            return Vec::new();
+        }
+        let options = SampleOptions {
+            max_tokens: m.sample_tokens,
+            temperature: 1.0,
+            top_k: Some(40),
+            seed: self.config.train.seed ^ step,
+        };
+        (0..m.samples)
+            .map(|i| {
+                let at = i * (valid.len() - 3) / m.samples;
+                let prompt = &valid[at..at + 3];
+                let tokens = generate(model, prompt, &options);
+                let generated = &tokens[prompt.len()..];
+                Sample::new(
+                    self.data.tokenizer.decode(prompt).replace('\n', " / "),
+                    self.data.tokenizer.decode(generated).replace('\n', " / "),
+                    generated,
+                )
+            })
+            .collect()
     }
 
     fn meta(&self, step: u64, val_loss: Option<f64>) -> CheckpointMeta {
@@ -656,6 +758,15 @@ impl<'a> Loop<'a> {
 
     fn finish(self, stop: StopReason) -> Result<RunSummary, TrainError> {
         let p = &self.progress;
+        let restored_best = stop != StopReason::Interrupted
+            && p.watch.restore_best()
+            && p.best.is_some()
+            && self.run.checkpoint(CheckpointKind::Best).is_file();
+        if restored_best {
+            let best = self.run.checkpoint(CheckpointKind::Best);
+            let bytes = std::fs::read(&best).map_err(|e| TrainError::io(&best, e))?;
+            checkpoint::write_atomically(&self.run.checkpoint(CheckpointKind::Last), &bytes)?;
+        }
         let summary = RunSummary {
             stop_reason: stop,
             steps: self.trainer.steps_done(),
@@ -670,12 +781,15 @@ impl<'a> Loop<'a> {
             train_tokens_per_s: self.trainer.tokens_seen() as f64 / p.train_s.max(1e-9),
             device: format!("{:?}", self.device),
             tokenizer_sha256: self.fingerprint.clone(),
+            early_stop: self.early_stop.clone(),
+            health: p.watch.run_health(),
+            restored_best,
         };
         let json = serde_json::to_string_pretty(&summary).expect("a summary always serialises");
         let path = self.run.summary();
         checkpoint::write_atomically(&path, format!("{json}\n").as_bytes())?;
         match stop {
-            StopReason::MaxSteps => Ok(summary),
+            StopReason::MaxSteps | StopReason::EarlyStopping => Ok(summary),
             StopReason::NonFinite => Err(TrainError::NonFinite {
                 step: summary.steps,
             }),
@@ -683,6 +797,31 @@ impl<'a> Loop<'a> {
                 step: summary.steps,
             }),
         }
+    }
+}
+
+/// The log lines of one evaluation: the numbers, then the monitor's reading.
+fn log_eval(step: u64, val: &NllSum, r: &Reading, took: f64, improved: bool) {
+    tracing::info!(
+        "step {step}: val loss {:.4} nats/token, ppl {:.2}, {:.3} bits/token, {:.3} bits/char \
+         over {} tokens ({took:.1}s){}",
+        val.mean(),
+        val.perplexity(),
+        r.bits_per_token,
+        r.bits_per_char,
+        val.tokens,
+        if improved { ", best so far" } else { "" }
+    );
+    tracing::info!(
+        "step {step}: train loss {:.4} (dropout on), {:.4} (eval mode, train slice); gap {:+.4}; \
+         health {:.0}",
+        r.train_loss,
+        r.train_eval_loss,
+        r.gap,
+        r.health
+    );
+    for signal in &r.signals {
+        tracing::info!("step {step}: {:?}: {}", signal.kind, signal.evidence);
     }
 }
 
