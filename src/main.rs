@@ -26,6 +26,8 @@ enum Command {
     Generate(commands::generate::GenerateArgs),
     /// Time training steps and a validation pass.
     Bench(commands::bench::BenchArgs),
+    /// Read the signals of any metrics log (JSON lines or CSV), e.g. a PyTorch run's.
+    Watch(commands::watch::WatchArgs),
     /// Fetch the corpus or describe it.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
@@ -80,6 +82,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval::run(args),
         Command::Generate(args) => commands::generate::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::Watch(args) => commands::watch::run(args),
         Command::Data(cmd) => commands::data::run(cmd),
     };
     match result {

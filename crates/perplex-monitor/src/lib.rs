@@ -10,7 +10,8 @@
 //!   leak suspected, unstable, non-finite) with their evidence;
 //! - [`stopping`]: early stopping with Lightning's and Keras's knobs, plus overfitting;
 //! - [`samples`]: repetition diagnostics of generated text;
-//! - [`health`]: the 0–100 health score.
+//! - [`health`]: the 0–100 health score;
+//! - [`watch`]: the same detectors over a log perplex did not write (JSON lines or CSV).
 
 pub mod health;
 pub mod metrics;
@@ -19,8 +20,9 @@ pub mod samples;
 pub mod schedule;
 pub mod signals;
 pub mod stopping;
+pub mod watch;
 
-pub use metrics::{MetricKind, MetricRecord, MetricsSink, Reading};
+pub use metrics::{MetricKind, MetricRecord, MetricsSink, Reading, read_metrics};
 pub use nll::NllSum;
 pub use samples::{Repetition, Sample};
 pub use schedule::Schedule;

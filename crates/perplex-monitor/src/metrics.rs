@@ -5,6 +5,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -96,32 +97,101 @@ pub enum MetricsError {
     },
 }
 
-/// Appends records to a `metrics.jsonl` file, one flushed line per record.
+/// The columns of `metrics.csv`, one row per record (empty cells where a record has no value;
+/// `signals` lists the signal kinds separated by `;`).
+pub const CSV_HEADER: &str = "kind,step,tokens_seen,lr,loss,ppl,tokens_per_s,wall_s,eval_tokens,\
+eval_s,best,bits_per_token,bits_per_char,train_loss,train_eval_loss,gap,health,signals";
+
+impl MetricRecord {
+    /// The record as one `metrics.csv` row (no line break).
+    pub fn csv_row(&self) -> String {
+        fn opt<T: ToString>(v: Option<T>) -> String {
+            v.map(|v| v.to_string()).unwrap_or_default()
+        }
+        let r = self.reading.as_ref();
+        let kind = match self.kind {
+            MetricKind::Train => "train",
+            MetricKind::Eval => "eval",
+        };
+        [
+            kind.to_string(),
+            self.step.to_string(),
+            self.tokens_seen.to_string(),
+            self.lr.to_string(),
+            self.loss.to_string(),
+            self.ppl.to_string(),
+            opt(self.tokens_per_s),
+            self.wall_s.to_string(),
+            opt(self.eval_tokens),
+            opt(self.eval_s),
+            opt(self.best),
+            opt(r.map(|r| r.bits_per_token)),
+            opt(r.map(|r| r.bits_per_char)),
+            opt(r.map(|r| r.train_loss)),
+            opt(r.map(|r| r.train_eval_loss)),
+            opt(r.map(|r| r.gap)),
+            opt(r.map(|r| r.health)),
+            r.map(|r| {
+                r.signals
+                    .iter()
+                    .map(|s| {
+                        serde_json::to_value(s.kind)
+                            .ok()
+                            .and_then(|v| v.as_str().map(String::from))
+                            .unwrap_or_default()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(";")
+            })
+            .unwrap_or_default(),
+        ]
+        .join(",")
+    }
+}
+
+/// Appends records to `metrics.jsonl` and, beside it, `metrics.csv`: one flushed line per
+/// record in each.
 #[derive(Debug)]
 pub struct MetricsSink {
     path: PathBuf,
     file: File,
+    csv_path: PathBuf,
+    csv: File,
 }
 
 impl MetricsSink {
-    /// Opens (creating or appending to) the file at `path`.
+    /// Opens (creating or appending to) the JSON-lines file at `path` and the CSV file of the
+    /// same name with the extension `csv`, writing the CSV header if that file is new.
     pub fn open(path: &Path) -> Result<Self, MetricsError> {
-        let io = |source| MetricsError::Io {
-            path: path.to_owned(),
-            source,
+        let csv_path = path.with_extension("csv");
+        let append = |p: &Path| {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|source| MetricsError::Io {
+                    path: p.to_owned(),
+                    source,
+                })
         };
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(io)?;
+        let file = append(path)?;
+        let mut csv = append(&csv_path)?;
+        let empty = csv.metadata().map(|m| m.len() == 0).unwrap_or(true);
+        if empty {
+            writeln!(csv, "{CSV_HEADER}").map_err(|source| MetricsError::Io {
+                path: csv_path.clone(),
+                source,
+            })?;
+        }
         Ok(Self {
             path: path.to_owned(),
             file,
+            csv_path,
+            csv,
         })
     }
 
-    /// Writes one record as a line and flushes it.
+    /// Writes one record as a line of each file and flushes them.
     pub fn write(&mut self, record: &MetricRecord) -> Result<(), MetricsError> {
         let mut line = serde_json::to_string(record).expect("a metric record always serialises");
         line.push('\n');
@@ -131,8 +201,25 @@ impl MetricsSink {
             .map_err(|source| MetricsError::Io {
                 path: self.path.clone(),
                 source,
+            })?;
+        writeln!(self.csv, "{}", record.csv_row())
+            .and_then(|_| self.csv.flush())
+            .map_err(|source| MetricsError::Io {
+                path: self.csv_path.clone(),
+                source,
             })
     }
+}
+
+/// The whole text of a `metrics.csv` holding `records` (to rewrite it after a resume dropped
+/// records).
+pub fn csv_text(records: &[MetricRecord]) -> String {
+    let mut text = format!("{CSV_HEADER}\n");
+    for r in records {
+        text.push_str(&r.csv_row());
+        text.push('\n');
+    }
+    text
 }
 
 /// Reads every record of a `metrics.jsonl` file.
@@ -196,6 +283,16 @@ mod tests {
         assert_eq!(read_metrics(&path).unwrap(), written);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.lines().next().unwrap().contains(r#""kind":"train""#));
+        let csv = std::fs::read_to_string(path.with_extension("csv")).unwrap();
+        assert_eq!(csv, csv_text(&written));
+        let rows: Vec<&str> = csv.lines().collect();
+        assert_eq!(rows.len(), 3);
+        assert!(
+            rows[1].starts_with("train,10,640,0.001,5.123456789012345,"),
+            "{}",
+            rows[1]
+        );
+        assert_eq!(rows[2].split(',').count(), CSV_HEADER.split(',').count());
     }
 
     #[test]

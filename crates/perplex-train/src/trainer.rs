@@ -420,18 +420,23 @@ fn resolve_shape(config: &RunConfig, data: &TrainData) -> Result<GptConfig, Trai
     Ok(shape)
 }
 
-/// Drops the records of `metrics.jsonl` written after `step` (a resumed run writes them again).
+/// Drops the records of `metrics.jsonl` and `metrics.csv` written after `step` (a resumed run
+/// writes them again).
 fn truncate_metrics(path: &std::path::Path, step: u64) -> Result<(), TrainError> {
     if !path.exists() {
         return Ok(());
     }
     let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
-    let kept: String = text
+    let kept: Vec<(&str, MetricRecord)> = text
         .lines()
-        .filter(|line| serde_json::from_str::<MetricRecord>(line).is_ok_and(|r| r.step <= step))
-        .map(|line| format!("{line}\n"))
+        .filter_map(|line| Some((line, serde_json::from_str::<MetricRecord>(line).ok()?)))
+        .filter(|(_, r)| r.step <= step)
         .collect();
-    checkpoint::write_atomically(path, kept.as_bytes())?;
+    let jsonl: String = kept.iter().map(|(line, _)| format!("{line}\n")).collect();
+    checkpoint::write_atomically(path, jsonl.as_bytes())?;
+    let records: Vec<MetricRecord> = kept.into_iter().map(|(_, r)| r).collect();
+    let csv = perplex_monitor::metrics::csv_text(&records);
+    checkpoint::write_atomically(&path.with_extension("csv"), csv.as_bytes())?;
     Ok(())
 }
 

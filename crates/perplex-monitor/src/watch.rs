@@ -1,0 +1,302 @@
+//! Watching a metrics log that perplex did not write: rows of step / train loss / val loss
+//! from JSON lines or CSV, fed to the same detectors that watch perplex's own runs.
+
+use serde_json::Value;
+
+use crate::health::{eval_health, run_health};
+use crate::signals::{Detector, DetectorConfig, EvalPoint, Signal, SignalKind};
+
+/// Which columns (CSV) or keys (JSON) hold the numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Columns {
+    /// The optimizer step.
+    pub step: String,
+    /// The training loss (nats per token).
+    pub train: String,
+    /// The validation loss (nats per token).
+    pub val: String,
+}
+
+impl Default for Columns {
+    fn default() -> Self {
+        Self {
+            step: "step".into(),
+            train: "train_loss".into(),
+            val: "val_loss".into(),
+        }
+    }
+}
+
+/// One observation of a log.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Row {
+    /// A training loss at a step.
+    Train { step: u64, loss: f64 },
+    /// A validation loss at a step, with the eval-mode train loss when the log has it.
+    Eval {
+        step: u64,
+        val: f64,
+        train_eval: Option<f64>,
+    },
+}
+
+/// A line of a log that cannot be read, with its number.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct RowError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Reads one JSON line. perplex's own records (with `kind`) are understood as they are;
+/// any other object gives a train row if it has the train key and an eval row if it has the
+/// val key.
+pub fn json_rows(text: &str, line: usize, cols: &Columns) -> Result<Vec<Row>, RowError> {
+    let err = |reason: String| RowError { line, reason };
+    let value: Value = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
+    let num = |key: &str| value.get(key).and_then(Value::as_f64);
+    let step = num(&cols.step).ok_or_else(|| err(format!("no numeric `{}`", cols.step)))? as u64;
+    if let (Some(kind), Some(loss)) = (value.get("kind").and_then(Value::as_str), num("loss")) {
+        return Ok(match kind {
+            "train" => vec![Row::Train { step, loss }],
+            "eval" => vec![Row::Eval {
+                step,
+                val: loss,
+                train_eval: num("train_eval_loss"),
+            }],
+            _ => Vec::new(),
+        });
+    }
+    let mut rows = Vec::new();
+    if let Some(loss) = num(&cols.train) {
+        rows.push(Row::Train { step, loss });
+    }
+    if let Some(val) = num(&cols.val) {
+        rows.push(Row::Eval {
+            step,
+            val,
+            train_eval: None,
+        });
+    }
+    Ok(rows)
+}
+
+/// Reads CSV text with a header row; empty cells are missing values. Fields are split on
+/// commas (no quoting).
+pub fn csv_rows(text: &str, cols: &Columns) -> Result<Vec<Row>, RowError> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        return Ok(Vec::new());
+    };
+    let names: Vec<&str> = header.split(',').map(str::trim).collect();
+    let find = |name: &str| names.iter().position(|n| *n == name);
+    let step_at = find(&cols.step).ok_or_else(|| RowError {
+        line: 1,
+        reason: format!("no `{}` column in the header {names:?}", cols.step),
+    })?;
+    let (train_at, val_at) = (find(&cols.train), find(&cols.val));
+    if train_at.is_none() && val_at.is_none() {
+        return Err(RowError {
+            line: 1,
+            reason: format!("neither `{}` nor `{}` is a column", cols.train, cols.val),
+        });
+    }
+    let mut rows = Vec::new();
+    for (i, line) in lines {
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let err = |reason: String| RowError {
+            line: i + 1,
+            reason,
+        };
+        if fields.len() != names.len() {
+            return Err(err(format!(
+                "{} fields, the header has {}",
+                fields.len(),
+                names.len()
+            )));
+        }
+        let cell = |at: Option<usize>| -> Result<Option<f64>, RowError> {
+            match at.map(|a| fields[a]) {
+                None | Some("") => Ok(None),
+                Some(v) => v
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| err(format!("`{v}` is not a number"))),
+            }
+        };
+        let step = cell(Some(step_at))?.ok_or_else(|| err("the step is empty".into()))? as u64;
+        if let Some(loss) = cell(train_at)? {
+            rows.push(Row::Train { step, loss });
+        }
+        if let Some(val) = cell(val_at)? {
+            rows.push(Row::Eval {
+                step,
+                val,
+                train_eval: None,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// What the watcher says about one row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// The row's step.
+    pub step: u64,
+    /// Signals it raised (the run's state first, for an evaluation).
+    pub signals: Vec<Signal>,
+    /// Health of an evaluation, 0–100.
+    pub health: Option<f64>,
+}
+
+/// Runs the detectors over a stream of rows.
+#[derive(Debug, Clone)]
+pub struct Watcher {
+    detector: Detector,
+    train_sum: f64,
+    train_count: usize,
+    spikes: usize,
+    healths: Vec<(f64, bool)>,
+}
+
+impl Watcher {
+    /// A watcher with the given thresholds.
+    pub fn new(config: DetectorConfig) -> Self {
+        Self {
+            detector: Detector::new(config),
+            train_sum: 0.0,
+            train_count: 0,
+            spikes: 0,
+            healths: Vec::new(),
+        }
+    }
+
+    /// Feeds one row; returns a verdict when it raised something or was an evaluation.
+    pub fn feed(&mut self, row: Row) -> Option<Verdict> {
+        match row {
+            Row::Train { step, loss } => {
+                if loss.is_finite() {
+                    self.train_sum += loss;
+                    self.train_count += 1;
+                }
+                let signal = self.detector.on_train_step(step, loss)?;
+                if signal.kind == SignalKind::Unstable {
+                    self.spikes += 1;
+                }
+                Some(Verdict {
+                    step,
+                    signals: vec![signal],
+                    health: None,
+                })
+            }
+            Row::Eval {
+                step,
+                val,
+                train_eval,
+            } => {
+                let train_loss = if self.train_count > 0 {
+                    self.train_sum / self.train_count as f64
+                } else {
+                    f64::NAN
+                };
+                let point = EvalPoint {
+                    step,
+                    val_loss: val,
+                    train_loss,
+                    train_eval_loss: train_eval,
+                };
+                let signals = self.detector.on_eval(point);
+                let health = eval_health(&signals, point.gap(), self.spikes);
+                self.healths
+                    .push((health, signals[0].kind == SignalKind::WarmingUp));
+                (self.train_sum, self.train_count, self.spikes) = (0.0, 0, 0);
+                Some(Verdict {
+                    step,
+                    signals,
+                    health: Some(health),
+                })
+            }
+        }
+    }
+
+    /// The run's health so far.
+    pub fn run_health(&self) -> Option<f64> {
+        run_health(&self.healths)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &str = "\
+iter,train_loss,val_loss,lr
+0,9.2,,0.001
+100,6.0,6.1,0.001
+200,5.0,5.3,0.001
+300,4.2,5.2,0.001
+400,3.6,5.4,0.001
+500,3.1,5.8,0.001
+";
+
+    #[test]
+    fn a_hand_written_csv_with_renamed_columns_is_read_and_judged() {
+        let cols = Columns {
+            step: "iter".into(),
+            ..Columns::default()
+        };
+        let rows = csv_rows(LOG, &cols).unwrap();
+        assert_eq!(rows.len(), 11, "6 train losses and 5 val losses");
+        let mut watcher = Watcher::new(DetectorConfig::default());
+        let states: Vec<(u64, SignalKind)> = rows
+            .into_iter()
+            .filter_map(|r| watcher.feed(r))
+            .filter(|v| v.health.is_some())
+            .map(|v| (v.step, v.signals[0].kind))
+            .collect();
+        use SignalKind::*;
+        assert_eq!(
+            states,
+            vec![
+                (100, WarmingUp),
+                (200, Healthy),
+                (300, Healthy),
+                (400, Healthy),
+                (500, Overfitting)
+            ]
+        );
+        assert!(watcher.run_health().unwrap() < 90.0);
+    }
+
+    #[test]
+    fn bad_rows_name_their_line() {
+        let err = csv_rows("step,val_loss\n1,2.0\n2,abc\n", &Columns::default()).unwrap_err();
+        assert_eq!(err.line, 3);
+        let err = csv_rows("x,y\n1,2\n", &Columns::default()).unwrap_err();
+        assert!(err.reason.contains("no `step` column"), "{err}");
+        let err = json_rows("{\"val_loss\": 1}", 4, &Columns::default()).unwrap_err();
+        assert_eq!(err.to_string(), "line 4: no numeric `step`");
+    }
+
+    #[test]
+    fn json_lines_of_perplex_and_of_others_are_understood() {
+        let cols = Columns::default();
+        let ours = r#"{"kind":"eval","step":500,"loss":5.1,"train_eval_loss":5.0}"#;
+        assert_eq!(
+            json_rows(ours, 1, &cols).unwrap(),
+            vec![Row::Eval {
+                step: 500,
+                val: 5.1,
+                train_eval: Some(5.0)
+            }]
+        );
+        let theirs = r#"{"step": 10, "train_loss": 4.5, "val_loss": 4.7}"#;
+        assert_eq!(json_rows(theirs, 1, &cols).unwrap().len(), 2);
+    }
+}
