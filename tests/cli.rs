@@ -12,7 +12,9 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{corpus_dir, metrics, perplex, ptb_dir, repo, stderr, stdout};
+use common::{
+    corpus_dir, metrics, perplex, perplex_owned, ptb_dir, repo, stderr, stdout, train_args,
+};
 use serde_json::Value;
 
 /// A quick variant of ptb-tiny: a narrow model, a few dozen steps.
@@ -30,21 +32,13 @@ const QUICK: &[&str] = &[
 ];
 
 fn train_quick(tmp: &Path, data: &Path, name: &str) -> Output {
-    let config = repo().join("configs/ptb-tiny.toml");
-    let runs = tmp.join("runs");
-    let mut args = vec![
-        "train",
-        "--config",
-        config.to_str().unwrap(),
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--run-name",
+    perplex_owned(&train_args(
+        "ptb-tiny.toml",
+        &tmp.join("runs"),
         name,
-        "--data-dir",
-        data.to_str().unwrap(),
-    ];
-    args.extend_from_slice(QUICK);
-    perplex(&args)
+        data,
+        QUICK,
+    ))
 }
 
 #[test]
@@ -306,21 +300,11 @@ fn fetch_verifies_ptb_checksums_against_a_local_server() {
 fn wgpu_training_matches_the_cpu() {
     let tmp = tempfile::tempdir().unwrap();
     let data = corpus_dir(tmp.path());
-    let config = repo().join("configs/ptb-tiny.toml");
     let runs = tmp.path().join("runs");
     let losses = |device: &str| {
-        let out = perplex(&[
-            "train",
-            "--config",
-            config.to_str().unwrap(),
-            "--runs-dir",
-            runs.to_str().unwrap(),
-            "--run-name",
-            device,
+        let sets = [
             "--device",
             device,
-            "--data-dir",
-            data.to_str().unwrap(),
             "--set",
             "train.max_steps=8",
             "--set",
@@ -329,7 +313,8 @@ fn wgpu_training_matches_the_cpu() {
             "train.log_every=1",
             "--set",
             "train.eval_every=0",
-        ]);
+        ];
+        let out = perplex_owned(&train_args("ptb-tiny.toml", &runs, device, &data, &sets));
         assert!(out.status.success(), "{device}: {}", stderr(&out));
         metrics(&runs.join(device))
             .iter()
@@ -348,16 +333,8 @@ fn wgpu_training_matches_the_cpu() {
 /// checkpoint the final one.
 fn demo(tmp: &Path, data: &Path, config: &str, extra: &[&str]) -> (PathBuf, Value) {
     let runs = tmp.join("runs");
-    let config_path = repo().join("configs").join(config);
     let name = config.trim_end_matches(".toml");
-    let mut args = vec![
-        "train",
-        "--config",
-        config_path.to_str().unwrap(),
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
+    let mut sets = vec![
         "--set",
         "model.d_model=64",
         "--set",
@@ -371,8 +348,9 @@ fn demo(tmp: &Path, data: &Path, config: &str, extra: &[&str]) -> (PathBuf, Valu
         "--set",
         "monitor.samples=0",
     ];
-    args.extend_from_slice(extra);
-    let out = perplex(&args);
+    sets.extend_from_slice(extra);
+    let args = train_args(config, &runs, name, data, &sets);
+    let out = perplex_owned(&args);
     assert!(out.status.success(), "{config}: {}", stderr(&out));
     let run = runs.join(name);
     let summary =

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{metrics, perplex, repo, stderr, synthetic_dir};
+use common::{metrics, perplex, perplex_owned, stderr, synthetic_dir};
 use serde_json::Value;
 
 /// A small, quick run with dropout on (so resuming must also restore the dropout stream),
@@ -35,23 +35,7 @@ const RUN: &[&str] = &[
 ];
 
 fn train_args(runs: &Path, name: &str, data: &Path) -> Vec<String> {
-    let config = repo().join("configs/ptb-tiny.toml");
-    let mut args: Vec<String> = [
-        "train",
-        "--config",
-        config.to_str().unwrap(),
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--run-name",
-        name,
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(RUN.iter().map(|s| s.to_string()));
-    args
+    common::train_args("ptb-tiny.toml", runs, name, data, RUN)
 }
 
 fn spawn(args: &[String], env: &[(&str, &str)]) -> Child {
@@ -118,9 +102,7 @@ fn deterministic(records: &[Value]) -> Vec<Vec<Value>> {
 
 fn reference_run(tmp: &Path, data: &Path) -> Vec<Vec<Value>> {
     let runs = tmp.join("runs");
-    let args = train_args(&runs, "reference", data);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = perplex(&args);
+    let out = perplex_owned(&train_args(&runs, "reference", data));
     assert!(out.status.success(), "{}", stderr(&out));
     deterministic(&metrics(&runs.join("reference")))
 }
@@ -311,9 +293,7 @@ fn bad_corpus_files_are_refused_naming_file_and_line() {
     for (split, bytes, message) in cases {
         let case = tempfile::tempdir().unwrap();
         let data = corpus_with(case.path(), split, bytes);
-        let args = train_args(&runs, "bad", &data);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = perplex(&args);
+        let out = perplex_owned(&train_args(&runs, "bad", &data));
         assert_eq!(out.status.code(), Some(1));
         assert!(stderr(&out).contains(message), "{split}: {}", stderr(&out));
         assert!(

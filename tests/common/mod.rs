@@ -79,3 +79,34 @@ pub fn metrics(run: &Path) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// Arguments of `perplex train` with `configs/<config>` into `runs/<name>` on `data`, followed
+/// by `extra` (e.g. `--set` overrides).
+pub fn train_args(
+    config: &str,
+    runs: &Path,
+    name: &str,
+    data: &Path,
+    extra: &[&str],
+) -> Vec<String> {
+    let config = repo().join("configs").join(config);
+    let mut args: Vec<String> = vec![
+        "train".into(),
+        "--config".into(),
+        config.to_string_lossy().into_owned(),
+        "--runs-dir".into(),
+        runs.to_string_lossy().into_owned(),
+        "--run-name".into(),
+        name.into(),
+        "--data-dir".into(),
+        data.to_string_lossy().into_owned(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Runs `perplex` with owned arguments (see [`perplex`]).
+pub fn perplex_owned(args: &[String]) -> Output {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    perplex(&args)
+}
