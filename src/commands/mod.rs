@@ -67,7 +67,7 @@ pub fn print_json(value: &impl serde::Serialize) {
     );
 }
 
-/// A path shown relative to nothing in particular (for messages).
+/// A path as text, for messages.
 pub fn shown(path: &Path) -> String {
     path.display().to_string()
 }
