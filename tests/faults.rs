@@ -197,6 +197,15 @@ fn ctrl_c_saves_exits_130_and_resumes_to_the_same_numbers() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(deterministic(&metrics(&run)), expected);
     assert_eq!(summary(&run)["stop_reason"], "max_steps");
+
+    // A finished run is not resumed again.
+    let out = resume(&run, &data);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("already finished"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -371,6 +371,7 @@ pub fn resume(
     control: &Control,
 ) -> Result<RunSummary, TrainError> {
     let config = RunConfig::load(&run.config(), &[])?;
+    refuse_finished(run)?;
     let path = run.state();
     let saved = state::load(&path)?;
     let fingerprint = data.tokenizer.fingerprint()?;
@@ -400,6 +401,28 @@ pub fn resume(
         progress.step
     );
     Loop::new(&config, data, run, device, shape, trainer, progress)?.run(control)
+}
+
+/// Refuses to resume a run whose `summary.json` says it finished (all steps, or stopped
+/// early): continuing it would train past its own decision.
+fn refuse_finished(run: &RunDir) -> Result<(), TrainError> {
+    let Ok(text) = std::fs::read_to_string(run.summary()) else {
+        return Ok(()); // killed before it could write one
+    };
+    let summary: RunSummary = serde_json::from_str(&text).map_err(|e| {
+        TrainError::Invalid(format!(
+            "{}: not a run summary: {e}",
+            run.summary().display()
+        ))
+    })?;
+    match summary.stop_reason {
+        StopReason::Interrupted | StopReason::NonFinite => Ok(()),
+        reason => Err(TrainError::Invalid(format!(
+            "{}: the run already finished ({reason:?} after step {}); start a new run instead",
+            run.root().display(),
+            summary.steps
+        ))),
+    }
 }
 
 /// The model shape of a run: the config's, with the tokenizer's vocabulary size.
