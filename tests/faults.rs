@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -71,6 +72,20 @@ fn wait_for_step(run: &Path, step: u64, child: &mut Child) {
         );
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// Starts the run `name`, interrupts it with SIGINT once it has logged `step`, and checks
+/// that it saved and exited with status 130. Returns the run directory.
+fn interrupted_run(runs: &Path, name: &str, data: &Path, step: u64) -> PathBuf {
+    let run = runs.join(name);
+    let mut child = spawn(&train_args(runs, name, data), &[]);
+    wait_for_step(&run, step, &mut child);
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("--resume"), "{err}");
+    run
 }
 
 fn signal(child: &Child, name: &str) {
@@ -171,18 +186,7 @@ fn ctrl_c_saves_exits_130_and_resumes_to_the_same_numbers() {
     let data = synthetic_dir(tmp.path());
     let expected = reference_run(tmp.path(), &data);
     let runs = tmp.path().join("runs");
-    let run = runs.join("interrupted");
-    let mut child = spawn(&train_args(&runs, "interrupted", &data), &[]);
-    wait_for_step(&run, 40, &mut child);
-    signal(&child, "INT");
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
+    let run = interrupted_run(&runs, "interrupted", &data, 40);
     let s = summary(&run);
     assert_eq!(s["stop_reason"], "interrupted");
     let stopped_at = s["steps"].as_u64().unwrap();
@@ -213,14 +217,33 @@ fn a_second_ctrl_c_exits_at_once() {
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic_dir(tmp.path());
     let runs = tmp.path().join("runs");
-    let mut child = spawn(&train_args(&runs, "twice", &data), &[]);
-    wait_for_step(&runs.join("twice"), 10, &mut child);
+    // Slow steps (a wide model), so the run is still finishing its step when the second
+    // signal comes: with fast steps the first interrupt completes before any second one.
+    let mut sets: Vec<&str> = RUN.to_vec();
+    sets.extend(["--set", "model.d_model=256", "--set", "train.batch_size=64"]);
+    let args = common::train_args("ptb-tiny.toml", &runs, "twice", &data, &sets);
+    let mut child = spawn(&args, &[]);
+    wait_for_step(&runs.join("twice"), 3, &mut child);
     signal(&child, "INT");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("interrupt: finishing this step") {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no interrupt message: {seen}"
+        );
+        seen.push_str(&line);
+    }
     signal(&child, "INT");
-    let started = Instant::now();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130));
-    assert!(started.elapsed() < Duration::from_secs(10));
+    stderr.read_to_string(&mut seen).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}");
+    assert!(seen.contains("second interrupt: exiting now"), "{seen}");
+    assert!(
+        !runs.join("twice/summary.json").exists(),
+        "an immediate exit writes no summary"
+    );
 }
 
 #[test]
@@ -256,11 +279,7 @@ fn a_checkpoint_that_cannot_be_written_is_an_error_and_the_previous_one_survives
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic_dir(tmp.path());
     let runs = tmp.path().join("runs");
-    let run = runs.join("blocked");
-    let mut child = spawn(&train_args(&runs, "blocked", &data), &[]);
-    wait_for_step(&run, 20, &mut child);
-    signal(&child, "INT");
-    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let run = interrupted_run(&runs, "blocked", &data, 20);
     let saved_at = checkpoint_step(&run, "last");
     // A directory where the temporary file must go: the write fails as on a full disk.
     let blocker = run.join("checkpoints/.last.safetensors.tmp");
@@ -324,11 +343,7 @@ fn resume_and_eval_refuse_a_run_that_does_not_match() {
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic_dir(tmp.path());
     let runs = tmp.path().join("runs");
-    let run = runs.join("mismatch");
-    let mut child = spawn(&train_args(&runs, "mismatch", &data), &[]);
-    wait_for_step(&run, 20, &mut child);
-    signal(&child, "INT");
-    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let run = interrupted_run(&runs, "mismatch", &data, 20);
     let state_before = std::fs::read(run.join("checkpoints/state.bin")).unwrap();
 
     // Another corpus means another vocabulary: the saved ids would mean other words.

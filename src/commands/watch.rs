@@ -87,12 +87,7 @@ fn report(watcher: &mut Watcher, row: Row) {
     else {
         return;
     };
-    let value = |s: &perplex_monitor::Signal| {
-        serde_json::to_value(s.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default()
-    };
+    let value = |s: &perplex_monitor::Signal| s.kind.name();
     if let Some(health) = health {
         println!(
             "step {step}: {} (health {health:.0}): {}",

@@ -134,12 +134,7 @@ impl MetricRecord {
             r.map(|r| {
                 r.signals
                     .iter()
-                    .map(|s| {
-                        serde_json::to_value(s.kind)
-                            .ok()
-                            .and_then(|v| v.as_str().map(String::from))
-                            .unwrap_or_default()
-                    })
+                    .map(|s| s.kind.name())
                     .collect::<Vec<_>>()
                     .join(";")
             })

@@ -32,6 +32,22 @@ pub enum SignalKind {
     DegenerateSamples,
 }
 
+impl SignalKind {
+    /// The snake_case name used in logs, `metrics.jsonl` and `metrics.csv`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SignalKind::WarmingUp => "warming_up",
+            SignalKind::Healthy => "healthy",
+            SignalKind::Plateau => "plateau",
+            SignalKind::Overfitting => "overfitting",
+            SignalKind::LeakSuspected => "leak_suspected",
+            SignalKind::Unstable => "unstable",
+            SignalKind::NonFinite => "non_finite",
+            SignalKind::DegenerateSamples => "degenerate_samples",
+        }
+    }
+}
+
 /// A signal with the step it fired at and the numbers behind it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Signal {
@@ -499,6 +515,22 @@ mod tests {
             }
         }
         assert_eq!(fired, vec![(150, Unstable), (180, NonFinite)]);
+    }
+
+    #[test]
+    fn names_agree_with_the_serialised_form() {
+        for kind in [
+            WarmingUp,
+            Healthy,
+            Plateau,
+            Overfitting,
+            LeakSuspected,
+            Unstable,
+            NonFinite,
+            DegenerateSamples,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+        }
     }
 
     #[test]
