@@ -1,6 +1,7 @@
 //! `perplex`: train a small GPT on Penn Treebank and read what its numbers mean.
 
 mod commands;
+mod plot;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -28,6 +29,9 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Read the signals of any metrics log (JSON lines or CSV), e.g. a PyTorch run's.
     Watch(commands::watch::WatchArgs),
+    /// Draw a run's curves (or several runs' overlaid) into report.png and report.svg, with the
+    /// best checkpoint, signal onsets and the stop marked, and summarise them.
+    Report(commands::report::ReportArgs),
     /// Fetch the corpus or describe it.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Watch(args) => commands::watch::run(args),
+        Command::Report(args) => commands::report::run(args),
         Command::Data(cmd) => commands::data::run(cmd),
     };
     match result {

@@ -409,6 +409,97 @@ fn the_overfitting_demo_is_caught_and_its_best_weights_kept() {
         csv.lines().last().unwrap().ends_with("overfitting"),
         "{csv}"
     );
+    tensorboard_reads_back(&run);
+    // The report: a picture of the promised size with something drawn on it, and a summary
+    // naming the best step and the stop.
+    let out = perplex(&["report", run.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let best = summary["best_step"].as_u64().unwrap();
+    assert!(text.contains(&format!("best: step {best},")), "{text}");
+    assert!(text.contains("stopped: early_stopping"), "{text}");
+    assert!(text.contains("overfitting@"), "{text}");
+    assert_picture(&run.join("report.png"));
+    let svg = std::fs::read_to_string(run.join("report.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("overfitting"));
+}
+
+/// The PNG is 1200×900 and not blank: most pixels are the white background, but thousands
+/// are drawn in several colours.
+fn assert_picture(path: &Path) {
+    let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (1200, 900));
+    let channels = info.color_type.samples();
+    let pixels: Vec<&[u8]> = buf[..info.buffer_size()]
+        .chunks(channels)
+        .map(|p| &p[..3])
+        .collect();
+    let drawn = pixels.iter().filter(|p| **p != [255, 255, 255]).count();
+    assert!(
+        drawn > 5_000 && drawn < pixels.len() / 2,
+        "{drawn} drawn pixels"
+    );
+    let colours: std::collections::HashSet<&[u8]> = pixels.iter().copied().collect();
+    assert!(colours.len() > 10, "{} colours", colours.len());
+}
+
+/// Reads the run's TensorBoard event files with TensorBoard's own reader
+/// (`tests/tensorboard_readback.py`). Skipped when Python's `tensorboard` is missing, unless
+/// `PERPLEX_REQUIRE_TENSORBOARD` is set, as CI sets it.
+fn tensorboard_reads_back(run: &Path) {
+    let have = Command::new("python3")
+        .args(["-c", "import tensorboard"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(
+            std::env::var_os("PERPLEX_REQUIRE_TENSORBOARD").is_none(),
+            "PERPLEX_REQUIRE_TENSORBOARD is set but `import tensorboard` fails"
+        );
+        eprintln!("python3 with tensorboard not found: skipping the event-file read-back");
+        return;
+    }
+    let out = Command::new("python3")
+        .arg(repo().join("tests/tensorboard_readback.py"))
+        .arg(run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "TensorBoard read-back failed:\n{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_regularized_demo_stays_healthy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = corpus_dir(tmp.path());
+    let (run, summary) = demo(
+        tmp.path(),
+        &data,
+        "ptb-regularized.toml",
+        &[
+            "--set",
+            "train.max_steps=200",
+            "--set",
+            "data.max_train_tokens=50000",
+        ],
+    );
+    assert_eq!(summary["stop_reason"], "max_steps", "{summary}");
+    let states = states(&run);
+    assert_eq!(states.len(), 8, "{states:?}");
+    assert!(
+        states
+            .iter()
+            .skip(1)
+            .all(|s| s == "healthy" || s == "plateau"),
+        "{states:?}"
+    );
 }
 
 #[test]

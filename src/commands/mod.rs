@@ -4,6 +4,7 @@ pub mod bench;
 pub mod data;
 pub mod eval;
 pub mod generate;
+pub mod report;
 pub mod train;
 pub mod watch;
 

@@ -11,15 +11,19 @@
 //! - [`stopping`]: early stopping with Lightning's and Keras's knobs, plus overfitting;
 //! - [`samples`]: repetition diagnostics of generated text;
 //! - [`health`]: the 0–100 health score;
+//! - [`history`]: a run's curves and landmarks read back from its records (for reports);
+//! - [`tensorboard`]: TensorBoard event files (scalars and text), written by hand;
 //! - [`watch`]: the same detectors over a log perplex did not write (JSON lines or CSV).
 
 pub mod health;
+pub mod history;
 pub mod metrics;
 pub mod nll;
 pub mod samples;
 pub mod schedule;
 pub mod signals;
 pub mod stopping;
+pub mod tensorboard;
 pub mod watch;
 
 pub use metrics::{MetricKind, MetricRecord, MetricsSink, Reading, read_metrics};

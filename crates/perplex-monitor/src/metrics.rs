@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::tensorboard::EventWriter;
+
 /// What a record measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,6 +51,10 @@ pub struct MetricRecord {
     /// Whether this evaluation is the best so far, saved as the `best` checkpoint (eval only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best: Option<bool>,
+    /// sha256 of the run's canonical `tokenizer.json`: losses and perplexities are comparable
+    /// only between records with the same fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer_sha256: Option<String>,
     /// What the monitor read at this evaluation (eval only).
     #[serde(default, skip_serializing_if = "Option::is_none", flatten)]
     pub reading: Option<Reading>,
@@ -144,19 +150,21 @@ impl MetricRecord {
     }
 }
 
-/// Appends records to `metrics.jsonl` and, beside it, `metrics.csv`: one flushed line per
-/// record in each.
+/// Appends records to `metrics.jsonl` and, beside it, `metrics.csv` (one flushed line per
+/// record in each) and a TensorBoard event file.
 #[derive(Debug)]
 pub struct MetricsSink {
     path: PathBuf,
     file: File,
     csv_path: PathBuf,
     csv: File,
+    events: EventWriter,
 }
 
 impl MetricsSink {
     /// Opens (creating or appending to) the JSON-lines file at `path` and the CSV file of the
-    /// same name with the extension `csv`, writing the CSV header if that file is new.
+    /// same name with the extension `csv`, writing the CSV header if that file is new, and
+    /// creates a new TensorBoard event file in the same directory.
     pub fn open(path: &Path) -> Result<Self, MetricsError> {
         let csv_path = path.with_extension("csv");
         let append = |p: &Path| {
@@ -178,11 +186,14 @@ impl MetricsSink {
                 source,
             })?;
         }
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let events = EventWriter::create(dir.unwrap_or(Path::new(".")))?;
         Ok(Self {
             path: path.to_owned(),
             file,
             csv_path,
             csv,
+            events,
         })
     }
 
@@ -202,7 +213,8 @@ impl MetricsSink {
             .map_err(|source| MetricsError::Io {
                 path: self.csv_path.clone(),
                 source,
-            })
+            })?;
+        self.events.record(record)
     }
 }
 
@@ -259,6 +271,7 @@ mod tests {
             eval_tokens: (kind == MetricKind::Eval).then_some(99),
             eval_s: None,
             best: (kind == MetricKind::Eval).then_some(true),
+            tokenizer_sha256: Some("ab12".into()),
             reading: None,
         }
     }

@@ -634,6 +634,7 @@ impl<'a> Loop<'a> {
             eval_tokens: None,
             eval_s: None,
             best: None,
+            tokenizer_sha256: Some(self.fingerprint.clone()),
             reading: None,
         })?;
         let val = match self.progress.last_val_ppl {
@@ -702,6 +703,7 @@ impl<'a> Loop<'a> {
             eval_tokens: Some(val.tokens),
             eval_s: Some(took),
             best: Some(improved),
+            tokenizer_sha256: Some(self.fingerprint.clone()),
             reading: Some(reading),
         })?;
         Ok(decision)

@@ -1,0 +1,182 @@
+//! A run's curves, read back from its metrics records: what `perplex report` draws and
+//! summarises.
+
+use crate::health::run_health;
+use crate::metrics::{MetricKind, MetricRecord};
+use crate::signals::SignalKind;
+
+/// One point of a curve: (optimizer step, value).
+pub type Point = (u64, f64);
+
+/// The curves and landmarks of one run.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct History {
+    /// Mean training loss (dropout on) of each train record, nats per token.
+    pub train_loss: Vec<Point>,
+    /// Validation loss of each evaluation, nats per token.
+    pub val_loss: Vec<Point>,
+    /// Loss of the fixed train slice in eval mode at each evaluation, nats per token.
+    pub train_eval_loss: Vec<Point>,
+    /// Validation bits per character at each evaluation.
+    pub val_bits_per_char: Vec<Point>,
+    /// Health score (0–100) at each evaluation.
+    pub health: Vec<Point>,
+    /// The lowest validation loss: (step, nats per token).
+    pub best: Option<Point>,
+    /// Where the run's state changed, and to what; plus the first firing of each signal that
+    /// is not a state (leak, degenerate samples, unstable).
+    pub onsets: Vec<(u64, SignalKind)>,
+    /// The tokenizer fingerprint of the records (the first one found).
+    pub tokenizer_sha256: Option<String>,
+    /// The last step recorded.
+    pub last_step: u64,
+    /// Each evaluation's health and whether it was warm-up, for [`run_health`].
+    healths: Vec<(f64, bool)>,
+}
+
+impl History {
+    /// Gathers the curves of `records` (in file order).
+    pub fn from_records(records: &[MetricRecord]) -> Self {
+        let mut h = History::default();
+        let mut state = None;
+        let mut seen_extra: Vec<SignalKind> = Vec::new();
+        for r in records {
+            h.last_step = h.last_step.max(r.step);
+            if h.tokenizer_sha256.is_none() {
+                h.tokenizer_sha256 = r.tokenizer_sha256.clone();
+            }
+            match r.kind {
+                MetricKind::Train => h.train_loss.push((r.step, r.loss)),
+                MetricKind::Eval => {
+                    h.val_loss.push((r.step, r.loss));
+                    if r.loss.is_finite() && h.best.is_none_or(|(_, b)| r.loss < b) {
+                        h.best = Some((r.step, r.loss));
+                    }
+                    let Some(reading) = &r.reading else { continue };
+                    h.train_eval_loss.push((r.step, reading.train_eval_loss));
+                    h.val_bits_per_char.push((r.step, reading.bits_per_char));
+                    h.health.push((r.step, reading.health));
+                    let warm = reading
+                        .signals
+                        .first()
+                        .is_some_and(|s| s.kind == SignalKind::WarmingUp);
+                    h.healths.push((reading.health, warm));
+                    if let Some(first) = reading.signals.first()
+                        && state != Some(first.kind)
+                    {
+                        state = Some(first.kind);
+                        h.onsets.push((r.step, first.kind));
+                    }
+                    for s in reading.signals.iter().skip(1) {
+                        if !seen_extra.contains(&s.kind) {
+                            seen_extra.push(s.kind);
+                            h.onsets.push((r.step, s.kind));
+                        }
+                    }
+                }
+            }
+        }
+        h
+    }
+
+    /// Validation perplexity at each evaluation.
+    pub fn val_ppl(&self) -> Vec<Point> {
+        self.val_loss.iter().map(|&(s, l)| (s, l.exp())).collect()
+    }
+
+    /// The run's health, by the same rule as training's `summary.json`
+    /// ([`run_health`]: the mean over evaluations after warm-up).
+    pub fn run_health(&self) -> Option<f64> {
+        run_health(&self.healths)
+    }
+}
+
+/// Whether per-token losses and perplexities of `histories` may be drawn on one axis: only
+/// when every run used the same tokenizer (runs without a recorded fingerprint count as
+/// different, since nothing says they agree).
+pub fn same_tokenizer(histories: &[&History]) -> bool {
+    let first = histories.first().and_then(|h| h.tokenizer_sha256.as_ref());
+    first.is_some()
+        && histories
+            .iter()
+            .all(|h| h.tokenizer_sha256.as_ref() == first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Reading;
+    use crate::signals::Signal;
+
+    fn eval(step: u64, loss: f64, kinds: &[SignalKind]) -> MetricRecord {
+        MetricRecord {
+            kind: MetricKind::Eval,
+            step,
+            tokens_seen: step * 100,
+            lr: 1e-3,
+            loss,
+            ppl: loss.exp(),
+            tokens_per_s: None,
+            wall_s: 0.0,
+            eval_tokens: Some(100),
+            eval_s: Some(0.1),
+            best: None,
+            tokenizer_sha256: Some("abc".into()),
+            reading: Some(Reading {
+                bits_per_token: 0.0,
+                bits_per_char: loss / 4.0,
+                train_loss: loss,
+                train_eval_loss: loss - 0.1,
+                gap: 0.1,
+                health: 80.0,
+                signals: kinds
+                    .iter()
+                    .map(|&kind| Signal {
+                        kind,
+                        step,
+                        evidence: String::new(),
+                    })
+                    .collect(),
+                samples: Vec::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn onsets_mark_state_changes_and_first_extra_signals_only() {
+        use SignalKind::*;
+        let records = [
+            eval(10, 6.0, &[WarmingUp]),
+            eval(20, 5.0, &[Healthy]),
+            eval(30, 4.5, &[Healthy, DegenerateSamples]),
+            eval(40, 4.6, &[Plateau, DegenerateSamples]),
+            eval(50, 4.8, &[Overfitting]),
+        ];
+        let h = History::from_records(&records);
+        assert_eq!(
+            h.onsets,
+            vec![
+                (10, WarmingUp),
+                (20, Healthy),
+                (30, DegenerateSamples),
+                (40, Plateau),
+                (50, Overfitting)
+            ]
+        );
+        assert_eq!(h.best, Some((30, 4.5)));
+        assert_eq!(h.last_step, 50);
+        assert_eq!(h.run_health(), Some(80.0));
+        assert_eq!(h.val_ppl()[0], (10, 6.0f64.exp()));
+    }
+
+    #[test]
+    fn perplexity_is_overlaid_only_across_one_tokenizer() {
+        let a = History::from_records(&[eval(10, 5.0, &[SignalKind::WarmingUp])]);
+        let mut b = a.clone();
+        assert!(same_tokenizer(&[&a, &b]));
+        b.tokenizer_sha256 = Some("other".into());
+        assert!(!same_tokenizer(&[&a, &b]));
+        b.tokenizer_sha256 = None;
+        assert!(!same_tokenizer(&[&b]));
+    }
+}

@@ -1,0 +1,221 @@
+//! `perplex report`: the picture and the text summary of one or more runs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use perplex_monitor::history::{History, same_tokenizer};
+use perplex_monitor::read_metrics;
+use perplex_train::{RunDir, RunSummary};
+use serde::Serialize;
+
+use crate::plot::{RunCurves, draw};
+
+/// Flags of `perplex report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run directories (written by `perplex train`); several are overlaid in one picture.
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Where to write report.png, report.svg and report.txt: by default the run directory for
+    /// one run, `./report` for several.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print the summary as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What the report says of one run.
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    /// The run directory's name.
+    pub name: String,
+    /// Optimizer steps recorded.
+    pub steps: u64,
+    /// Step of the lowest validation loss.
+    pub best_step: Option<u64>,
+    /// Lowest validation loss, nats per token.
+    pub best_val_loss: Option<f64>,
+    /// Its perplexity.
+    pub best_val_ppl: Option<f64>,
+    /// Validation bits per character at the best step.
+    pub best_val_bits_per_char: Option<f64>,
+    /// Why the run ended (`max_steps`, `early_stopping`, …), or `running` without a summary.
+    pub stop_reason: String,
+    /// Early stopping's cause and evidence, when it stopped the run.
+    pub stop_evidence: Option<String>,
+    /// Health 0–100 of the whole run.
+    pub health: Option<f64>,
+    /// Each signal onset: (step, signal name).
+    pub onsets: Vec<(u64, String)>,
+    /// The run's tokenizer fingerprint.
+    pub tokenizer_sha256: Option<String>,
+}
+
+/// The whole report.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// Per run.
+    pub runs: Vec<RunReport>,
+    /// Whether per-token loss and perplexity were overlaid (one tokenizer for all runs).
+    pub ppl_comparable: bool,
+    /// The picture, PNG.
+    pub png: PathBuf,
+    /// The picture, SVG.
+    pub svg: PathBuf,
+}
+
+/// Runs `perplex report`.
+pub fn run(args: ReportArgs) -> Result<()> {
+    let mut loaded = Vec::new();
+    for dir in &args.runs {
+        loaded.push(load(dir)?);
+    }
+    let histories: Vec<&History> = loaded.iter().map(|(_, h, _)| h).collect();
+    let same = histories.len() == 1 || same_tokenizer(&histories);
+    let out = match (&args.out, args.runs.as_slice()) {
+        (Some(out), _) => out.clone(),
+        (None, [one]) => one.clone(),
+        (None, _) => PathBuf::from("report"),
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let reports: Vec<RunReport> = loaded
+        .iter()
+        .map(|(name, h, s)| run_report(name, h, s.as_ref()))
+        .collect();
+    let curves: Vec<RunCurves> = loaded
+        .iter()
+        .zip(&reports)
+        .map(|((name, history, _), r)| RunCurves {
+            name,
+            history,
+            stop: (r.stop_reason != "max_steps" && r.stop_reason != "running")
+                .then(|| (r.steps, stop_label(r))),
+        })
+        .collect();
+    let (png, svg) = (out.join("report.png"), out.join("report.svg"));
+    draw(&curves, same, &png, &svg)?;
+    let report = Report {
+        runs: reports,
+        ppl_comparable: same,
+        png,
+        svg,
+    };
+    let text = summary_text(&report);
+    let txt = out.join("report.txt");
+    std::fs::write(&txt, &text).with_context(|| format!("writing {}", txt.display()))?;
+    if args.json {
+        super::print_json(&report);
+    } else {
+        print!("{text}");
+    }
+    Ok(())
+}
+
+/// A run's name, curves and summary (absent while it is still running or was killed).
+fn load(dir: &Path) -> Result<(String, History, Option<RunSummary>)> {
+    let run = RunDir::new(dir);
+    let metrics = run.metrics();
+    if !metrics.is_file() {
+        anyhow::bail!(
+            "{}: no metrics.jsonl (is this a run directory written by `perplex train`?)",
+            dir.display()
+        );
+    }
+    let history = History::from_records(&read_metrics(&metrics)?);
+    let summary = match std::fs::read_to_string(run.summary()) {
+        Ok(text) => Some(
+            serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a run summary", run.summary().display()))?,
+        ),
+        Err(_) => None,
+    };
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| dir.display().to_string());
+    Ok((name, history, summary))
+}
+
+fn run_report(name: &str, h: &History, summary: Option<&RunSummary>) -> RunReport {
+    let stop_reason = summary
+        .map(|s| {
+            serde_json::to_value(s.stop_reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        })
+        .unwrap_or_else(|| "running".into());
+    let early = summary.and_then(|s| s.early_stop.as_ref());
+    RunReport {
+        name: name.to_owned(),
+        steps: summary.map(|s| s.steps).unwrap_or(h.last_step),
+        best_step: h.best.map(|b| b.0),
+        best_val_loss: h.best.map(|b| b.1),
+        best_val_ppl: h.best.map(|b| b.1.exp()),
+        best_val_bits_per_char: h.best.and_then(|(step, _)| {
+            h.val_bits_per_char
+                .iter()
+                .find(|(s, _)| *s == step)
+                .map(|p| p.1)
+        }),
+        stop_reason,
+        stop_evidence: early.map(|e| format!("{:?}: {}", e.cause, e.evidence)),
+        health: summary.and_then(|s| s.health).or_else(|| h.run_health()),
+        onsets: h
+            .onsets
+            .iter()
+            .map(|(s, k)| (*s, k.name().to_owned()))
+            .collect(),
+        tokenizer_sha256: h.tokenizer_sha256.clone(),
+    }
+}
+
+fn stop_label(r: &RunReport) -> String {
+    match &r.stop_evidence {
+        Some(e) => e.split(':').next().unwrap_or(e).to_lowercase(),
+        None => r.stop_reason.clone(),
+    }
+}
+
+fn summary_text(report: &Report) -> String {
+    let mut t = String::new();
+    for r in &report.runs {
+        let opt = |v: Option<f64>, digits: usize| match v {
+            Some(v) => format!("{v:.digits$}"),
+            None => "-".into(),
+        };
+        t.push_str(&format!("{}\n", r.name));
+        t.push_str(&format!(
+            "  best: step {}, val loss {} nats/token, ppl {}, {} bits/char\n",
+            r.best_step.map(|s| s.to_string()).unwrap_or("-".into()),
+            opt(r.best_val_loss, 4),
+            opt(r.best_val_ppl, 2),
+            opt(r.best_val_bits_per_char, 3),
+        ));
+        t.push_str(&format!(
+            "  stopped: {} after {} steps",
+            r.stop_reason, r.steps
+        ));
+        if let Some(e) = &r.stop_evidence {
+            t.push_str(&format!(" ({e})"));
+        }
+        t.push('\n');
+        t.push_str(&format!("  health: {}/100\n", opt(r.health, 0)));
+        let onsets: Vec<String> = r.onsets.iter().map(|(s, k)| format!("{k}@{s}")).collect();
+        t.push_str(&format!("  signals: {}\n", onsets.join(", ")));
+    }
+    if !report.ppl_comparable && report.runs.len() > 1 {
+        t.push_str(
+            "note: the runs' tokenizers differ (or are unrecorded), so only bits per character \
+             is overlaid; per-token loss and perplexity are not comparable across them\n",
+        );
+    }
+    t.push_str(&format!(
+        "picture: {} and {}\n",
+        report.png.display(),
+        report.svg.display()
+    ));
+    t
+}

@@ -1,0 +1,306 @@
+//! The report picture: loss and perplexity against steps for one or more runs, with the best
+//! checkpoint, signal onsets and the stop marked. Drawn with `plotters` into PNG and SVG from
+//! the same code; the font (DejaVu Sans) is compiled in, so the picture looks the same on a
+//! machine without fonts.
+
+use std::path::Path;
+use std::sync::Once;
+
+use anyhow::{Result, anyhow};
+use perplex_monitor::SignalKind;
+use perplex_monitor::history::{History, Point};
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+/// Width and height of the picture, pixels.
+pub const SIZE: (u32, u32) = (1200, 900);
+
+/// One run to draw.
+pub struct RunCurves<'a> {
+    /// The legend name (the run directory's name).
+    pub name: &'a str,
+    /// Its curves.
+    pub history: &'a History,
+    /// The step early stopping (or a fault) ended it, and why, if it did not run to the end.
+    pub stop: Option<(u64, String)>,
+}
+
+/// Draws `runs` into `png` and `svg`. With `same_tokenizer` false, per-token losses are not
+/// comparable, so only bits per character is drawn.
+pub fn draw(runs: &[RunCurves], same_tokenizer: bool, png: &Path, svg: &Path) -> Result<()> {
+    register_font()?;
+    let area = BitMapBackend::new(png, SIZE).into_drawing_area();
+    draw_on(&area, runs, same_tokenizer)?;
+    area.present()
+        .map_err(|e| anyhow!("{}: {e}", png.display()))?;
+    let area = SVGBackend::new(svg, SIZE).into_drawing_area();
+    draw_on(&area, runs, same_tokenizer)?;
+    area.present()
+        .map_err(|e| anyhow!("{}: {e}", svg.display()))?;
+    Ok(())
+}
+
+fn register_font() -> Result<()> {
+    static ONCE: Once = Once::new();
+    let mut result = Ok(());
+    ONCE.call_once(|| {
+        result = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        )
+        .map_err(|_| anyhow!("the compiled-in DejaVu Sans font could not be loaded"));
+    });
+    result
+}
+
+type Area<DB> = DrawingArea<DB, Shift>;
+
+fn draw_on<DB: DrawingBackend>(area: &Area<DB>, runs: &[RunCurves], same: bool) -> Result<()> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing the report: {e:?}");
+    area.fill(&WHITE).map_err(err)?;
+    if same {
+        let (top, bottom) = area.split_vertically(SIZE.1 / 2);
+        let losses = runs
+            .iter()
+            .map(|r| Panel {
+                main: &r.history.val_loss,
+                extra: vec![&r.history.train_loss, &r.history.train_eval_loss],
+            })
+            .collect::<Vec<_>>();
+        draw_panel(
+            &top,
+            runs,
+            &losses,
+            "loss per token — val (thick), train with dropout (thin), train slice in eval mode (dotted)",
+            "nats / token",
+            false,
+        )
+        .map_err(err)?;
+        let ppls: Vec<Vec<Point>> = runs.iter().map(|r| r.history.val_ppl()).collect();
+        let panels = ppls
+            .iter()
+            .map(|p| Panel {
+                main: p,
+                extra: Vec::new(),
+            })
+            .collect::<Vec<_>>();
+        draw_panel(
+            &bottom,
+            runs,
+            &panels,
+            "validation perplexity (log scale)",
+            "perplexity",
+            true,
+        )
+        .map_err(err)?;
+    } else {
+        let panels = runs
+            .iter()
+            .map(|r| Panel {
+                main: &r.history.val_bits_per_char,
+                extra: Vec::new(),
+            })
+            .collect::<Vec<_>>();
+        draw_panel(
+            area,
+            runs,
+            &panels,
+            "validation bits per character (the runs use different tokenizers: per-token loss \
+             and perplexity are not comparable)",
+            "bits / character",
+            false,
+        )
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// The curves of one run in one panel: the main (validation) curve, drawn thick and marked
+/// with the best checkpoint, and thinner companions.
+struct Panel<'a> {
+    main: &'a [Point],
+    extra: Vec<&'a [Point]>,
+}
+
+fn run_color(i: usize) -> RGBColor {
+    const COLORS: [RGBColor; 6] = [
+        RGBColor(31, 119, 180),
+        RGBColor(214, 39, 40),
+        RGBColor(44, 160, 44),
+        RGBColor(148, 103, 189),
+        RGBColor(255, 127, 14),
+        RGBColor(23, 190, 207),
+    ];
+    COLORS[i % COLORS.len()]
+}
+
+fn signal_color(kind: SignalKind) -> RGBColor {
+    match kind {
+        SignalKind::WarmingUp => RGBColor(150, 150, 150),
+        SignalKind::Healthy => RGBColor(44, 160, 44),
+        SignalKind::Plateau => RGBColor(230, 140, 0),
+        SignalKind::Overfitting => RGBColor(200, 0, 0),
+        SignalKind::LeakSuspected => RGBColor(140, 0, 160),
+        SignalKind::Unstable => RGBColor(120, 70, 20),
+        SignalKind::NonFinite => RGBColor(0, 0, 0),
+        SignalKind::DegenerateSamples => RGBColor(200, 0, 140),
+    }
+}
+
+/// The y range over every finite value of the panels, padded by 5%.
+fn y_range(panels: &[Panel], log: bool) -> (f64, f64) {
+    let values = panels
+        .iter()
+        .flat_map(|p| p.main.iter().chain(p.extra.iter().flat_map(|e| e.iter())))
+        .map(|&(_, v)| v)
+        .filter(|v| v.is_finite() && (!log || *v > 0.0));
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if !lo.is_finite() {
+        return (1.0, 10.0);
+    }
+    if log {
+        (lo / 1.1, hi * 1.1)
+    } else {
+        let pad = ((hi - lo) * 0.05).max(1e-3);
+        (lo - pad, hi + pad)
+    }
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    area: &Area<DB>,
+    runs: &[RunCurves],
+    panels: &[Panel],
+    title: &str,
+    y_desc: &str,
+    log: bool,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let max_step = runs.iter().map(|r| r.history.last_step).max().unwrap_or(1);
+    // Room on the right for the stop's label.
+    let x = 0f64..(max_step.max(1) as f64 * 1.15);
+    let (lo, hi) = y_range(panels, log);
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption(title, ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64);
+    if log {
+        let mut chart = builder.build_cartesian_2d(x, (lo..hi).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .y_desc(y_desc)
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .light_line_style(RGBColor(240, 240, 240))
+            .draw()?;
+        draw_curves(&mut chart, runs, panels, (lo, hi))
+    } else {
+        let mut chart = builder.build_cartesian_2d(x, lo..hi)?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .y_desc(y_desc)
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .light_line_style(RGBColor(240, 240, 240))
+            .draw()?;
+        draw_curves(&mut chart, runs, panels, (lo, hi))
+    }
+}
+
+fn draw_curves<'a, DB, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
+    runs: &[RunCurves],
+    panels: &[Panel],
+    (lo, hi): (f64, f64),
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
+where
+    DB: DrawingBackend + 'a,
+    Y: Ranged<ValueType = f64>,
+{
+    let finite = |p: &[Point]| -> Vec<(f64, f64)> {
+        p.iter()
+            .filter(|(_, v)| v.is_finite())
+            .map(|&(s, v)| (s as f64, v))
+            .collect()
+    };
+    for (i, (run, panel)) in runs.iter().zip(panels).enumerate() {
+        let color = run_color(i);
+        for (j, extra) in panel.extra.iter().enumerate() {
+            let points = finite(extra);
+            if j == 0 {
+                chart.draw_series(LineSeries::new(points, color.mix(0.45).stroke_width(1)))?;
+            } else {
+                chart.draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 2, color.mix(0.7).filled())),
+                )?;
+            }
+        }
+        let main = finite(panel.main);
+        chart
+            .draw_series(LineSeries::new(main.clone(), color.stroke_width(3)))?
+            .label(run.name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+            });
+        // The best checkpoint: a ring on the main curve at the best validation loss's step.
+        if let Some((best, _)) = run.history.best
+            && let Some(&p) = main.iter().find(|(s, _)| *s == best as f64)
+        {
+            let font = ("sans-serif", 14).into_font().color(&color);
+            chart.draw_series([EmptyElement::at(p)
+                + Circle::new((0, 0), 8, color.stroke_width(3))
+                + Text::new(format!("best @{best}"), (-20, 12), font)])?;
+        }
+        // Signal onsets: a tick at the top of the panel with the signal's name, staggered so
+        // that neighbouring names do not overwrite each other.
+        for (k, &(step, kind)) in run.history.onsets.iter().enumerate() {
+            let c = signal_color(kind);
+            let x = step as f64;
+            let row = (i + k) % 3;
+            let y_top = lerp(lo, hi, 0.97 - 0.05 * row as f64);
+            let y_low = lerp(lo, hi, 0.80);
+            chart.draw_series([PathElement::new(
+                vec![(x, y_low), (x, y_top)],
+                c.stroke_width(2),
+            )])?;
+            chart.draw_series([Text::new(
+                kind.name(),
+                (x, y_top),
+                ("sans-serif", 12).into_font().color(&c),
+            )])?;
+        }
+        // The stop: a vertical black line over the whole panel.
+        if let Some((step, why)) = &run.stop {
+            let x = *step as f64;
+            chart.draw_series([PathElement::new(
+                vec![(x, lo), (x, hi)],
+                BLACK.stroke_width(2),
+            )])?;
+            let font = ("sans-serif", 14).into_font().color(&BLACK);
+            chart.draw_series([EmptyElement::at((x, lerp(lo, hi, 0.5)))
+                + Text::new(format!("stop @{step}:"), (6, -16), font.clone())
+                + Text::new(why.clone(), (6, 0), font)])?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+}
+
+/// The value a fraction `t` of the way from `lo` to `hi`; for a log axis the caller's range is
+/// still linear in the value, which places marks slightly lower, and is fine for labels.
+fn lerp(lo: f64, hi: f64, t: f64) -> f64 {
+    lo + (hi - lo) * t
+}
