@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use perplex_data::{Split, WordTokenizer};
+use perplex_data::{DataDir, Split, WordTokenizer};
 use perplex_train::checkpoint;
 use perplex_train::evaluate::evaluate;
 use perplex_train::{CheckpointKind, RunDir};
@@ -71,6 +71,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     let data_dir = args.data.resolve();
     ensure_corpus(&data_dir)?;
+    refuse_other_tokenizer(&data_dir, &fingerprint, &run)?;
     let lines = data_dir.read_split(args.split)?;
     let encoded = tokenizer.encode_lines(&lines)?;
     let sum = evaluate(&model, &encoded.ids, config.train.eval_batch());
@@ -109,6 +110,25 @@ pub fn run(args: EvalArgs) -> Result<()> {
             "  logged in training {:.6} nats/token, ppl {:.4} ({verdict})",
             logged,
             logged.exp()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses a corpus whose train split builds another tokenizer than the run's: its ids would
+/// mean other words, and the perplexity would not be comparable with the run's.
+fn refuse_other_tokenizer(data_dir: &DataDir, run_fingerprint: &str, run: &RunDir) -> Result<()> {
+    let train = data_dir.read_split(Split::Train)?;
+    let data_fingerprint = WordTokenizer::from_train_lines(&train)?.fingerprint()?;
+    if data_fingerprint != run_fingerprint {
+        anyhow::bail!(
+            "{}: this corpus's tokenizer (sha256 {}) is not the run's ({}, {}); perplexity is \
+             only comparable under one tokenizer. Point --data-dir (or PERPLEX_DATA_DIR) at \
+             the corpus the run was trained on",
+            shown(data_dir.root()),
+            &data_fingerprint[..12],
+            &run_fingerprint[..12.min(run_fingerprint.len())],
+            shown(&run.tokenizer())
         );
     }
     Ok(())

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::sync::atomic::Ordering;
 
+use perplex_train::hygiene::{check_data, save_data_check};
 use perplex_train::{Control, RunConfig, RunDir, TrainData};
 
 use super::{device, ensure_corpus, shown};
@@ -67,9 +68,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
             let run = new_run_dir(&args, config_path)?;
             ensure_corpus(&data_dir)?;
             let data = TrainData::prepare(&data_dir, config.data.max_train_tokens)?;
+            let check = check_data(&data_dir, &data.tokenizer, &config.data)?;
             std::fs::create_dir_all(run.root()).with_context(|| {
                 format!("{}: cannot create the run directory", shown(run.root()))
             })?;
+            save_data_check(&run, &check)?;
             tracing::info!("run directory: {}", shown(run.root()));
             perplex_train::train(&config, &data, &run, &device, &control)?
         }

@@ -8,12 +8,18 @@
 //! - [`fetch`]: downloading Penn Treebank with checksums, written atomically;
 //! - [`tokenizer`]: the word-level vocabulary, built from the train split only, as a
 //!   `tokenizers` WordLevel model;
-//! - [`batch`]: random training windows and the deterministic evaluation pass.
+//! - [`batch`]: random training windows and the deterministic evaluation pass;
+//! - [`hygiene`]: overlap of held-out text with train (lines and n-gram shingles) and hash
+//!   splitting;
+//! - [`markov`]: corpora sampled from a Markov chain whose entropy rate is known exactly;
+//! - [`synth`]: small generated corpora for tests.
 
 pub mod batch;
 pub mod corpus;
 pub mod error;
 pub mod fetch;
+pub mod hygiene;
+pub mod markov;
 pub mod synth;
 pub mod tokenizer;
 

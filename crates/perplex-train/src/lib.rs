@@ -7,6 +7,7 @@
 //! - [`trainer`]: the loop, its metrics and checkpoints;
 //! - [`evaluate`]: the exact validation pass;
 //! - [`checkpoint`], [`state`] and [`run_dir`]: what a run leaves on disk;
+//! - [`hygiene`]: the data check at the start of a run;
 //! - [`generate`]: sampling text from a trained model;
 //! - [`bench`]: timing training steps.
 
@@ -16,6 +17,7 @@ pub mod config;
 pub mod device;
 pub mod evaluate;
 pub mod generate;
+pub mod hygiene;
 pub mod monitoring;
 pub mod optim;
 pub mod run_dir;

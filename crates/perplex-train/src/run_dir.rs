@@ -71,6 +71,11 @@ impl RunDir {
         self.root.join("summary.json")
     }
 
+    /// `data_check.json`: the data hygiene report written at the start of training.
+    pub fn data_check(&self) -> PathBuf {
+        self.root.join("data_check.json")
+    }
+
     /// The directory of checkpoints.
     pub fn checkpoints(&self) -> PathBuf {
         self.root.join("checkpoints")

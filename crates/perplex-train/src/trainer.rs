@@ -672,13 +672,14 @@ impl<'a> Loop<'a> {
         p.val_tokens = val.tokens;
         p.last_val_ppl = Some(val.perplexity());
         let improved = loss.is_finite() && p.best.is_none_or(|(_, b)| loss < b);
-        let (reading, decision) = p.watch.on_eval(EvalNumbers {
+        let (mut reading, decision) = p.watch.on_eval(EvalNumbers {
             step,
             val,
             val_chars: self.data.valid_chars,
             train_eval,
             samples,
         });
+        crate::hygiene::cite_data_check(self.run, &mut reading.signals);
         if improved {
             self.progress.best = Some((step, loss));
             let meta = self.meta(step, Some(loss));

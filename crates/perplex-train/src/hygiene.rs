@@ -1,0 +1,78 @@
+//! The data check at the start of training, and the `leak_suspected` signal's citation of it.
+
+use perplex_data::hygiene::HygieneReport;
+use perplex_data::{DataDir, WordTokenizer};
+use perplex_monitor::{Signal, SignalKind};
+
+use crate::{DataConfig, RunDir, TrainError};
+
+/// Checks the corpus in `dir` as `config` says: overlap of valid and test with train, and
+/// unknown-word rates. Logs a warning for each problem; with `strict`, an overlap past the
+/// threshold is an error.
+pub fn check_data(
+    dir: &DataDir,
+    tokenizer: &WordTokenizer,
+    config: &DataConfig,
+) -> Result<HygieneReport, TrainError> {
+    let corpus = dir.read_all()?;
+    let report = HygieneReport::run(&corpus, tokenizer, config.ngram, config.max_overlap)?;
+    let lines = report.overlap.summary();
+    for line in &lines {
+        tracing::info!("data check: {line}");
+    }
+    for warning in &report.warnings {
+        tracing::warn!("data check: {warning}");
+    }
+    if !report.overlap.passed {
+        let message = format!(
+            "data check: overlap with train is past data.max_overlap = {:.2}% ({}); validation \
+             loss will be optimistic. Deduplicate the splits (`perplex data split` assigns \
+             lines by hash) or raise data.max_overlap",
+            100.0 * config.max_overlap,
+            dir.root().display()
+        );
+        if config.strict {
+            return Err(TrainError::Invalid(format!(
+                "{message}; refusing to train because data.strict = true"
+            )));
+        }
+        tracing::warn!("{message}");
+    }
+    Ok(report)
+}
+
+/// Writes the report to the run's `data_check.json`.
+pub fn save_data_check(run: &RunDir, report: &HygieneReport) -> Result<(), TrainError> {
+    let json = serde_json::to_string_pretty(report).expect("a hygiene report serialises");
+    crate::checkpoint::write_atomically(&run.data_check(), format!("{json}\n").as_bytes())?;
+    Ok(())
+}
+
+/// Appends the data check's validation overlap to the evidence of a `leak_suspected` signal,
+/// so the log says whether the corpus itself explains it.
+pub fn cite_data_check(run: &RunDir, signals: &mut [Signal]) {
+    let Some(signal) = signals
+        .iter_mut()
+        .find(|s| s.kind == SignalKind::LeakSuspected)
+    else {
+        return;
+    };
+    let report = std::fs::read_to_string(run.data_check())
+        .ok()
+        .and_then(|t| serde_json::from_str::<HygieneReport>(&t).ok());
+    let note = match report
+        .as_ref()
+        .and_then(|r| r.overlap.splits.iter().find(|o| o.split == "valid"))
+    {
+        Some(o) => format!(
+            "; data check: {:.2}% of valid lines and {:.2}% of its tokens ({}-grams) also occur \
+             in train (threshold {:.2}%)",
+            100.0 * o.line_share,
+            100.0 * o.token_share,
+            report.as_ref().map_or(0, |r| r.overlap.ngram),
+            100.0 * report.as_ref().map_or(0.0, |r| r.overlap.max_overlap)
+        ),
+        None => "; no data check in this run directory".to_string(),
+    };
+    signal.evidence.push_str(&note);
+}
