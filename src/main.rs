@@ -1,6 +1,24 @@
 //! `perplex`: train a small GPT on Penn Treebank and read what its numbers mean.
 
 mod commands;
+
+/// Training allocates and frees the same large tensors (logits alone are 80 MB at ptb-small's
+/// shape) every step. glibc's malloc hands blocks that large straight back to the kernel, so
+/// each step page-faulted its memory in again (measured: 12% of a step in the kernel zeroing
+/// pages, `perplex bench` 2,061 tokens/s); mimalloc keeps and reuses it (2,852 tokens/s).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc's `mi_option_purge_delay` (the same index in its v2 and v3 headers): how long
+/// freed memory waits before it is returned to the kernel, in ms; -1 never. A training step
+/// frees and reallocates the same sizes every ~0.7 s, so returning them only costs page
+/// faults (measured: 2,852 → 3,053 tokens/s); the process's footprint stays at its peak.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+fn keep_freed_memory() {
+    // SAFETY: setting an option is thread-safe and valid at any time in mimalloc.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
 mod plot;
 
 use std::io::IsTerminal;
@@ -32,9 +50,12 @@ enum Command {
     /// Draw a run's curves (or several runs' overlaid) into report.png and report.svg, with the
     /// best checkpoint, signal onsets and the stop marked, and summarise them.
     Report(commands::report::ReportArgs),
-    /// Fetch the corpus or describe it.
+    /// Fetch, check, split, generate or describe a corpus.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
+    /// Learn a tokenizer (BPE, word-level, character) for any plain-text corpus.
+    #[command(subcommand)]
+    Tokenizer(commands::tokenizer::TokenizerCommand),
 }
 
 /// Where the corpus lives: `--data-dir`, else `PERPLEX_DATA_DIR`, else `data/ptb`.
@@ -71,6 +92,7 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 pub const EXIT_NON_FINITE: u8 = 3;
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PERPLEX_LOG")
@@ -89,6 +111,7 @@ fn main() -> ExitCode {
         Command::Watch(args) => commands::watch::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Data(cmd) => commands::data::run(cmd),
+        Command::Tokenizer(cmd) => commands::tokenizer::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

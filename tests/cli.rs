@@ -153,6 +153,43 @@ fn train_then_eval_reproduces_the_logged_validation_loss_exactly() {
     assert_eq!(std::fs::read(run.join("metrics.jsonl")).unwrap(), before);
 }
 
+/// `train.time_budget_s` stops a long run on time and validates the model it stopped with.
+#[test]
+fn a_time_budget_stops_the_run_and_validates_the_final_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = common::synthetic_dir(tmp.path());
+    let sets = [
+        "--set",
+        "train.max_steps=100000",
+        "--set",
+        "train.eval_every=0",
+        "--set",
+        "train.time_budget_s=3",
+        "--set",
+        "model.d_model=32",
+        "--set",
+        "monitor.samples=0",
+    ];
+    let runs = tmp.path().join("runs");
+    let out = perplex_owned(&train_args("ptb-tiny.toml", &runs, "budget", &data, &sets));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(runs.join("budget/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["stop_reason"], "time_budget", "{summary}");
+    let steps = summary["steps"].as_u64().unwrap();
+    assert!(steps > 10 && steps < 100_000, "{steps} steps");
+    let wall = summary["wall_s"].as_f64().unwrap();
+    assert!((3.0..30.0).contains(&wall), "{wall} s");
+    let records = metrics(&runs.join("budget"));
+    let last = records.last().unwrap();
+    assert_eq!(
+        (last["kind"].as_str(), last["step"].as_u64()),
+        (Some("eval"), Some(steps))
+    );
+    assert_eq!(summary["best_step"].as_u64(), Some(steps));
+}
+
 #[test]
 fn a_missing_data_dir_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
@@ -659,7 +696,7 @@ fn train_checks_its_data_and_eval_refuses_another_tokenizer() {
     let leaky = tmp.path().join("leaky");
     write_corpus(&leaky, &train, &valid, &read_split(&base, "test"));
     let runs = tmp.path().join("runs");
-    let strict = [&QUICK[..], &["--set", "data.strict=true"]].concat();
+    let strict = [QUICK, &["--set", "data.strict=true"]].concat();
     let out = perplex_owned(&train_args(
         "ptb-tiny.toml",
         &runs,
@@ -788,5 +825,127 @@ fn a_model_approaches_but_never_beats_the_markov_oracle() {
     assert!(
         val - oracle < 0.06,
         "val {val} is not near the oracle {oracle}"
+    );
+}
+
+/// Any plain text: hash split, a BPE tokenizer learned from train, a run on configs/text-bpe
+/// (shortened), and eval; a char tokenizer on the same text is another tokenizer, refused.
+#[test]
+fn a_plain_text_corpus_trains_with_a_learned_bpe_tokenizer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = common::synthetic_dir(tmp.path());
+    let text: Vec<String> = ["train", "valid", "test"]
+        .iter()
+        .flat_map(|s| read_split(&base, s))
+        .collect();
+    let input = tmp.path().join("corpus.txt");
+    std::fs::write(&input, text.join("\n")).unwrap();
+    let data = tmp.path().join("mytext");
+    let d = data.to_str().unwrap();
+    let out = perplex(&[
+        "data",
+        "split",
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        d,
+        "--valid",
+        "0.05",
+        "--test",
+        "0.05",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let train_file = data.join("ptb.train.txt");
+    let tok = data.join("tokenizer.json");
+    let out = perplex(&[
+        "tokenizer",
+        "train",
+        "--input",
+        train_file.to_str().unwrap(),
+        "--kind",
+        "bpe",
+        "--vocab-size",
+        "120",
+        "--out",
+        tok.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // At most the asked size; here fewer, since merging stops once every word of this
+    // 50-word language is one token.
+    let vocab = summary["vocab_size"].as_u64().unwrap();
+    assert!((20..=120).contains(&vocab), "{vocab} types");
+    assert!(summary["chars_per_token"].as_f64().unwrap() > 1.0);
+
+    let runs = tmp.path().join("runs");
+    let sets = [
+        "--set",
+        "train.max_steps=150",
+        "--set",
+        "train.eval_every=75",
+        "--set",
+        "train.warmup_steps=5",
+        "--set",
+        "model.d_model=32",
+        "--set",
+        "model.ctx=32",
+    ];
+    let out = perplex_owned(&train_args("text-bpe.toml", &runs, "bpe", &data, &sets));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = runs.join("bpe");
+    assert_eq!(
+        std::fs::read_to_string(run.join("tokenizer.json")).unwrap(),
+        std::fs::read_to_string(&tok).unwrap()
+    );
+    let records = metrics(&run);
+    let last = records.iter().rev().find(|r| r["kind"] == "eval").unwrap();
+    // A uniform guess costs ln(vocab) nats per token: the model must beat it clearly.
+    let uniform = (vocab as f64).ln();
+    assert!(
+        last["loss"].as_f64().unwrap() < uniform - 0.75,
+        "{last} vs {uniform}"
+    );
+    assert!(last["bits_per_char"].as_f64().unwrap() > 0.0);
+    let out = perplex(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--data-dir",
+        d,
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let samples = perplex(&[
+        "generate",
+        "--run",
+        run.to_str().unwrap(),
+        "--max-tokens",
+        "20",
+    ]);
+    assert!(samples.status.success(), "{}", stderr(&samples));
+    assert!(
+        stdout(&samples).contains('w'),
+        "BPE decodes back to text: {}",
+        stdout(&samples)
+    );
+
+    let out = perplex(&[
+        "tokenizer",
+        "train",
+        "--input",
+        train_file.to_str().unwrap(),
+        "--kind",
+        "char",
+        "--out",
+        tok.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = perplex(&["eval", "--run", run.to_str().unwrap(), "--data-dir", d]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is not the run's"),
+        "{}",
+        stderr(&out)
     );
 }

@@ -50,7 +50,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let device = device(&args.device)?;
     let dir = args.data.resolve();
     ensure_corpus(&dir)?;
-    let data = TrainData::prepare(&dir, config.data.max_train_tokens)?;
+    let data = TrainData::prepare(&dir, &config.data)?;
     let r = bench(&config, &data, &device, args.steps, args.warmup, args.eval)?;
     if args.json {
         print_json(&r);

@@ -9,7 +9,7 @@ use perplex_data::fetch::{fetch_ptb, ptb_base_url};
 use perplex_data::hygiene::{DEFAULT_NGRAM, HygieneReport, SplitShares, assign};
 use perplex_data::markov::{ChainSpec, MarkovChain, sample_corpus};
 use perplex_data::synth::write_ptb_layout;
-use perplex_data::{DataDir, Split, WordTokenizer};
+use perplex_data::{CorpusTokenizer, DataDir, Split};
 use serde::Serialize;
 
 use super::{print_json, report_fetch, shown};
@@ -181,7 +181,7 @@ fn check(args: CheckArgs) -> Result<()> {
         },
         _ => args.data.resolve().read_all()?,
     };
-    let tokenizer = WordTokenizer::from_train_lines(&corpus.train)?;
+    let tokenizer = CorpusTokenizer::from_train_lines(&corpus.train)?;
     let mut report = HygieneReport::run(&corpus, &tokenizer, args.ngram, args.max_overlap)?;
     if args.test.is_none() && args.train.is_some() {
         report.overlap.splits.retain(|o| o.split != "test");
@@ -343,7 +343,7 @@ fn synth(args: SynthArgs) -> Result<()> {
 fn stats(args: StatsArgs) -> Result<()> {
     let dir = args.data.resolve();
     let corpus = dir.read_all()?;
-    let tokenizer = WordTokenizer::from_train_lines(&corpus.train)?;
+    let tokenizer = CorpusTokenizer::from_train_lines(&corpus.train)?;
     let splits = Split::ALL
         .iter()
         .map(|&split| {

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use perplex_data::{DataDir, Split, WordTokenizer};
+use perplex_data::{CorpusTokenizer, DataDir, Split};
 use perplex_train::checkpoint;
+use perplex_train::corpus_tokenizer;
 use perplex_train::evaluate::evaluate;
 use perplex_train::{CheckpointKind, RunDir};
 use serde::Serialize;
@@ -54,7 +55,7 @@ struct EvalReport {
 pub fn run(args: EvalArgs) -> Result<()> {
     let run = RunDir::new(&args.run);
     let config = read_run_config(&run)?;
-    let tokenizer = WordTokenizer::load(&run.tokenizer())?;
+    let tokenizer = CorpusTokenizer::load(&run.tokenizer())?;
     let path = run.checkpoint(args.checkpoint);
     let device = device(&args.device)?;
     let (model, meta) = checkpoint::load(&path, &device)?;
@@ -71,7 +72,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     let data_dir = args.data.resolve();
     ensure_corpus(&data_dir)?;
-    refuse_other_tokenizer(&data_dir, &fingerprint, &run)?;
+    refuse_other_tokenizer(&data_dir, &config, &fingerprint, &run)?;
     let lines = data_dir.read_split(args.split)?;
     let encoded = tokenizer.encode_lines(&lines)?;
     let sum = evaluate(&model, &encoded.ids, config.train.eval_batch());
@@ -115,11 +116,16 @@ pub fn run(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// Refuses a corpus whose train split builds another tokenizer than the run's: its ids would
-/// mean other words, and the perplexity would not be comparable with the run's.
-fn refuse_other_tokenizer(data_dir: &DataDir, run_fingerprint: &str, run: &RunDir) -> Result<()> {
+/// Refuses a corpus whose tokenizer (the one the run's config makes from it) is not the run's:
+/// its ids would mean other words, and the perplexity would not be comparable with the run's.
+fn refuse_other_tokenizer(
+    data_dir: &DataDir,
+    config: &perplex_train::RunConfig,
+    run_fingerprint: &str,
+    run: &RunDir,
+) -> Result<()> {
     let train = data_dir.read_split(Split::Train)?;
-    let data_fingerprint = WordTokenizer::from_train_lines(&train)?.fingerprint()?;
+    let data_fingerprint = corpus_tokenizer(data_dir, &config.data, &train)?.fingerprint()?;
     if data_fingerprint != run_fingerprint {
         anyhow::bail!(
             "{}: this corpus's tokenizer (sha256 {}) is not the run's ({}, {}); perplexity is \

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use perplex_data::WordTokenizer;
+use perplex_data::CorpusTokenizer;
 use perplex_train::generate::{SampleOptions, generate};
 use perplex_train::{CheckpointKind, RunDir, checkpoint};
 
@@ -45,7 +45,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         anyhow::bail!("--temperature {} must be ≥ 0", args.temperature);
     }
     let run = RunDir::new(&args.run);
-    let tokenizer = WordTokenizer::load(&run.tokenizer())?;
+    let tokenizer = CorpusTokenizer::load(&run.tokenizer())?;
     let (model, _) = checkpoint::load(&run.checkpoint(args.checkpoint), &device(&args.device)?)?;
     let mut prompt = tokenizer.encode_text(&args.prompt)?;
     if prompt.is_empty() {

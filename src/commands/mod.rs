@@ -5,6 +5,7 @@ pub mod data;
 pub mod eval;
 pub mod generate;
 pub mod report;
+pub mod tokenizer;
 pub mod train;
 pub mod watch;
 

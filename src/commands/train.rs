@@ -57,7 +57,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
             let config = super::read_run_config(&run)?;
             ensure_corpus(&data_dir)?;
-            let data = TrainData::prepare(&data_dir, config.data.max_train_tokens)?;
+            let data = TrainData::prepare(&data_dir, &config.data)?;
             perplex_train::resume(&data, &run, &device, &control)?
         }
         (None, Some(config_path)) => {
@@ -67,7 +67,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 .with_context(|| format!("{}: invalid config", shown(config_path)))?;
             let run = new_run_dir(&args, config_path)?;
             ensure_corpus(&data_dir)?;
-            let data = TrainData::prepare(&data_dir, config.data.max_train_tokens)?;
+            let data = TrainData::prepare(&data_dir, &config.data)?;
             let check = check_data(&data_dir, &data.tokenizer, &config.data)?;
             std::fs::create_dir_all(run.root()).with_context(|| {
                 format!("{}: cannot create the run directory", shown(run.root()))

@@ -109,9 +109,63 @@ pub fn eval_batches(stream: &[u32], ctx: usize, batch: usize) -> Vec<TokenBatch>
     batches
 }
 
+/// A fixed sample of a stream for cheap evaluation: `windows` full windows of `ctx + 1` tokens
+/// at evenly spaced offsets (so the sample spans the whole stream, not one article), each
+/// starting from an empty context, grouped `batch` at a time. Fewer windows when the stream is
+/// short; none when it is shorter than one window.
+pub fn spread_batches(stream: &[u32], ctx: usize, batch: usize, windows: usize) -> Vec<TokenBatch> {
+    assert!(ctx > 0 && batch > 0, "ctx and batch must be positive");
+    let Some(last_start) = stream.len().checked_sub(ctx + 1) else {
+        return Vec::new();
+    };
+    let windows = windows.min(last_start + 1).max(1);
+    let starts: Vec<usize> = (0..windows)
+        .map(|i| {
+            if windows == 1 {
+                0
+            } else {
+                i * last_start / (windows - 1)
+            }
+        })
+        .collect();
+    starts
+        .chunks(batch)
+        .map(|group| TokenBatch {
+            inputs: group
+                .iter()
+                .flat_map(|&s| &stream[s..s + ctx])
+                .copied()
+                .collect(),
+            targets: group
+                .iter()
+                .flat_map(|&s| &stream[s + 1..s + ctx + 1])
+                .copied()
+                .collect(),
+            rows: group.len(),
+            cols: ctx,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spread_windows_span_the_stream_in_full_batches() {
+        let stream: Vec<u32> = (0..1000).collect();
+        let batches = spread_batches(&stream, 8, 4, 10);
+        assert_eq!(
+            batches.iter().map(|b| b.rows).collect::<Vec<_>>(),
+            vec![4, 4, 2]
+        );
+        assert_eq!(batches[0].inputs[..8], [0, 1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(batches[0].targets[..8], [1, 2, 3, 4, 5, 6, 7, 8]);
+        // The last window ends at the stream's last token.
+        assert_eq!(*batches[2].targets.last().unwrap(), 999);
+        assert!(spread_batches(&stream[..8], 8, 4, 10).is_empty());
+        assert_eq!(spread_batches(&stream[..9], 8, 4, 10).len(), 1);
+    }
 
     #[test]
     fn eval_predicts_every_token_but_the_first_exactly_once() {

@@ -303,7 +303,7 @@ impl HygieneReport {
     /// vocabulary rates under `tokenizer`.
     pub fn run(
         corpus: &crate::Corpus,
-        tokenizer: &crate::WordTokenizer,
+        tokenizer: &crate::CorpusTokenizer,
         n: usize,
         max_overlap: f64,
     ) -> Result<Self, crate::DataError> {

@@ -6,8 +6,8 @@
 //! - [`corpus`]: where the split files live and how they are read (with errors that name the
 //!   file and the line);
 //! - [`fetch`]: downloading Penn Treebank with checksums, written atomically;
-//! - [`tokenizer`]: the word-level vocabulary, built from the train split only, as a
-//!   `tokenizers` WordLevel model;
+//! - [`tokenizer`]: the word-level vocabulary built from the train split (PTB), or a trained
+//!   word-level, BPE or character tokenizer (`tokenizers`), with `<eos>` after every line;
 //! - [`batch`]: random training windows and the deterministic evaluation pass;
 //! - [`hygiene`]: overlap of held-out text with train (lines and n-gram shingles) and hash
 //!   splitting;
@@ -23,7 +23,7 @@ pub mod markov;
 pub mod synth;
 pub mod tokenizer;
 
-pub use batch::{TokenBatch, TrainSampler, eval_batches};
+pub use batch::{TokenBatch, TrainSampler, eval_batches, spread_batches};
 pub use corpus::{Corpus, DataDir, Split};
 pub use error::DataError;
-pub use tokenizer::{Encoded, WordTokenizer};
+pub use tokenizer::{CorpusTokenizer, Encoded, TokenizerKind};

@@ -245,7 +245,8 @@ fn validate(spec: &ChainSpec) -> Result<(), String> {
             spec.vocab - 1
         ));
     }
-    if !(spec.eos > 0.0 && spec.eos < 1.0) || !(0.0..1.0).contains(&spec.mix) || spec.mix <= 0.0 {
+    let open_unit = |x: f64| x > 0.0 && x < 1.0;
+    if !open_unit(spec.eos) || !open_unit(spec.mix) {
         return Err("eos and mix must lie strictly between 0 and 1".into());
     }
     Ok(())

@@ -31,7 +31,7 @@ pub struct RunConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MonitorConfig {
-    /// Tokens of the fixed train slice (64 chunks spread over the train stream) evaluated in
+    /// Tokens of the fixed train slice (windows of `ctx` spread over the train stream) evaluated in
     /// eval mode at each evaluation, to compare with validation (capped by the stream's length).
     pub train_eval_tokens: usize,
     /// Samples generated at each evaluation for the repetition check (0: none).
@@ -69,6 +69,11 @@ pub struct DataConfig {
     pub strict: bool,
     /// Shingle length of the data check, tokens.
     pub ngram: usize,
+    /// A `tokenizer.json` to use (from `perplex tokenizer train`), relative to the data
+    /// directory unless absolute. Unset: a word-level vocabulary built from the train split
+    /// (PTB's convention).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<PathBuf>,
 }
 
 impl Default for DataConfig {
@@ -78,6 +83,7 @@ impl Default for DataConfig {
             max_overlap: 0.05,
             strict: false,
             ngram: perplex_data::hygiene::DEFAULT_NGRAM,
+            tokenizer: None,
         }
     }
 }
@@ -113,6 +119,12 @@ pub struct TrainConfig {
     /// Windows per forward pass during evaluation (default: `batch_size`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_batch_size: Option<usize>,
+    /// Stop training once the run's wall-clock time (evaluations included, across resumes)
+    /// reaches this many seconds, then validate the final model: the "best model in 10
+    /// minutes" comparison (`--time-budget-s` of the PyTorch reference). The learning-rate
+    /// schedule still follows `max_steps`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_budget_s: Option<f64>,
 }
 
 impl TrainConfig {
@@ -226,6 +238,13 @@ impl RunConfig {
         }
         if self.monitor.train_eval_tokens < 2 {
             return bad("monitor.train_eval_tokens must be at least 2".into());
+        }
+        if self
+            .train
+            .time_budget_s
+            .is_some_and(|b| !(b > 0.0 && b.is_finite()))
+        {
+            return bad("train.time_budget_s must be a positive number of seconds".into());
         }
         if !(0.0..=1.0).contains(&self.data.max_overlap) {
             return bad(format!(

@@ -22,9 +22,15 @@ pub fn batch_tensors(batch: &TokenBatch, device: &Device) -> (Tensor<2, Int>, Te
 /// model at once. Per-token losses are brought to the host and summed in `f64`, so the result
 /// does not depend on the device's reduction order.
 pub fn evaluate(model: &Gpt, stream: &[u32], batch: usize) -> NllSum {
+    evaluate_batches(model, eval_batches(stream, model.ctx, batch))
+}
+
+/// Sums the NLL of every target of `batches` under `model` (in eval mode), on the host in
+/// `f64`.
+pub fn evaluate_batches(model: &Gpt, batches: Vec<TokenBatch>) -> NllSum {
     let device = model.device();
     let mut sum = NllSum::default();
-    for b in eval_batches(stream, model.ctx, batch) {
+    for b in batches {
         let (inputs, targets) = batch_tensors(&b, &device);
         let nll = model.nll(inputs, targets).into_data();
         let values = nll

@@ -1,7 +1,7 @@
 //! The data check at the start of training, and the `leak_suspected` signal's citation of it.
 
 use perplex_data::hygiene::HygieneReport;
-use perplex_data::{DataDir, WordTokenizer};
+use perplex_data::{CorpusTokenizer, DataDir};
 use perplex_monitor::{Signal, SignalKind};
 
 use crate::{DataConfig, RunDir, TrainError};
@@ -11,7 +11,7 @@ use crate::{DataConfig, RunDir, TrainError};
 /// threshold is an error.
 pub fn check_data(
     dir: &DataDir,
-    tokenizer: &WordTokenizer,
+    tokenizer: &CorpusTokenizer,
     config: &DataConfig,
 ) -> Result<HygieneReport, TrainError> {
     let corpus = dir.read_all()?;

@@ -28,7 +28,9 @@ pub mod trainer;
 pub use config::{ConfigError, DataConfig, MonitorConfig, RunConfig, TrainConfig};
 pub use device::{open_device, parse_device};
 pub use run_dir::{CheckpointKind, RunDir};
-pub use trainer::{Control, RunSummary, StopReason, TrainData, Trainer, resume, train};
+pub use trainer::{
+    Control, RunSummary, StopReason, TrainData, Trainer, corpus_tokenizer, resume, train,
+};
 
 use std::path::PathBuf;
 

@@ -58,6 +58,7 @@ mod tests {
             eval_every: 0,
             checkpoint_every: 0,
             eval_batch_size: None,
+            time_budget_s: None,
         }
     }
 

@@ -15,7 +15,7 @@ use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
-use perplex_data::{DataDir, Split, TrainSampler, WordTokenizer};
+use perplex_data::{CorpusTokenizer, DataDir, Split, TrainSampler, spread_batches};
 use perplex_model::{Gpt, GptConfig};
 use perplex_monitor::{
     MetricKind, MetricRecord, MetricsSink, NllSum, Reading, Sample, Schedule, StopDecision,
@@ -23,19 +23,19 @@ use perplex_monitor::{
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, CheckpointMeta};
-use crate::evaluate::{batch_tensors, evaluate};
+use crate::evaluate::{batch_tensors, evaluate, evaluate_batches};
 use crate::generate::{SampleOptions, generate};
 use crate::monitoring::{EvalNumbers, Watch};
 use crate::optim::{adamw, clip_global_norm};
 use crate::run_dir::{CheckpointKind, RunDir};
 use crate::schedule::lr_scheduler;
 use crate::state::{self, Progress, SavedState, StateHeader};
-use crate::{RunConfig, TrainError};
+use crate::{DataConfig, RunConfig, TrainError};
 
 /// The token streams a run trains and validates on, and the tokenizer that made them.
 pub struct TrainData {
     /// The tokenizer built from the train split.
-    pub tokenizer: WordTokenizer,
+    pub tokenizer: CorpusTokenizer,
     /// The train stream (possibly capped by `data.max_train_tokens`).
     pub train: Vec<u32>,
     /// The validation stream.
@@ -46,13 +46,14 @@ pub struct TrainData {
 }
 
 impl TrainData {
-    /// Reads train and valid from `dir`, builds the vocabulary from the whole train split and
-    /// encodes both; `max_train_tokens` keeps only the head of the train stream.
-    pub fn prepare(dir: &DataDir, max_train_tokens: Option<usize>) -> Result<Self, TrainError> {
+    /// Reads train and valid from `dir`, makes the tokenizer `config` names (by default a
+    /// word-level vocabulary from the whole train split) and encodes both;
+    /// `max_train_tokens` keeps only the head of the train stream.
+    pub fn prepare(dir: &DataDir, config: &DataConfig) -> Result<Self, TrainError> {
         let train_lines = dir.read_split(Split::Train)?;
-        let tokenizer = WordTokenizer::from_train_lines(&train_lines)?;
+        let tokenizer = corpus_tokenizer(dir, config, &train_lines)?;
         let mut train = tokenizer.encode_lines(&train_lines)?.ids;
-        if let Some(cap) = max_train_tokens {
+        if let Some(cap) = config.max_train_tokens {
             train.truncate(cap);
         }
         let valid_lines = dir.read_split(Split::Valid)?;
@@ -68,6 +69,19 @@ impl TrainData {
             valid_chars,
         })
     }
+}
+
+/// The tokenizer a run on `dir` uses: the file `config.tokenizer` names (relative to the data
+/// directory), or the word-level vocabulary of `train_lines`.
+pub fn corpus_tokenizer(
+    dir: &DataDir,
+    config: &DataConfig,
+    train_lines: &[String],
+) -> Result<CorpusTokenizer, TrainError> {
+    Ok(match &config.tokenizer {
+        Some(path) => CorpusTokenizer::load(&dir.root().join(path))?,
+        None => CorpusTokenizer::from_train_lines(train_lines)?,
+    })
 }
 
 /// What one optimizer step measured.
@@ -283,6 +297,8 @@ pub enum StopReason {
     Interrupted,
     /// Early stopping decided (see `stop_cause` and `stop_evidence`).
     EarlyStopping,
+    /// `train.time_budget_s` of wall-clock time ran out; the final model was validated.
+    TimeBudget,
 }
 
 /// How a run ended, written to `summary.json`.
@@ -574,6 +590,21 @@ impl<'a> Loop<'a> {
                 stop = StopReason::EarlyStopping;
                 break;
             }
+            if let Some(budget) = self.config.train.time_budget_s
+                && self.wall_s() >= budget
+            {
+                if !evaluated {
+                    self.evaluate(step, stats.lr)?;
+                    self.save_last(step)?;
+                }
+                self.bar.suspend(|| {
+                    tracing::info!(
+                        "time budget of {budget:.0} s reached after step {step}; stopping"
+                    )
+                });
+                stop = StopReason::TimeBudget;
+                break;
+            }
             if control.stop.load(Ordering::SeqCst) {
                 stop = StopReason::Interrupted;
                 if !evaluated {
@@ -710,21 +741,13 @@ impl<'a> Loop<'a> {
         Ok(decision)
     }
 
-    /// Eval-mode loss of the fixed train slice: `train_eval_tokens` tokens in 64 chunks spread
-    /// evenly over the train stream (one contiguous region would measure one article's
-    /// difficulty, not the split's), each chunk evaluated from an empty context.
+    /// Eval-mode loss of the fixed train slice: `train_eval_tokens` tokens as full windows
+    /// spread evenly over the train stream (one contiguous region would measure one article's
+    /// difficulty, not the split's), each from an empty context, in full batches.
     fn train_slice_loss(&self, model: &Gpt, batch: usize) -> NllSum {
-        const CHUNKS: usize = 64;
-        let train = &self.data.train;
-        let want = self.config.monitor.train_eval_tokens.min(train.len());
-        let chunk = (want / CHUNKS).max(2);
-        let mut sum = NllSum::default();
-        for i in 0..CHUNKS {
-            let start = i * (train.len() - chunk) / CHUNKS.max(1);
-            let part = evaluate(model, &train[start..start + chunk], batch);
-            sum.add(part.nats, part.tokens);
-        }
-        sum
+        let ctx = model.ctx;
+        let windows = (self.config.monitor.train_eval_tokens / ctx).max(1);
+        evaluate_batches(model, spread_batches(&self.data.train, ctx, batch, windows))
     }
 
     /// Short generations from fixed prompts (three tokens at evenly spaced points of the
@@ -820,7 +843,9 @@ impl<'a> Loop<'a> {
         let path = self.run.summary();
         checkpoint::write_atomically(&path, format!("{json}\n").as_bytes())?;
         match stop {
-            StopReason::MaxSteps | StopReason::EarlyStopping => Ok(summary),
+            StopReason::MaxSteps | StopReason::EarlyStopping | StopReason::TimeBudget => {
+                Ok(summary)
+            }
             StopReason::NonFinite => Err(TrainError::NonFinite {
                 step: summary.steps,
             }),
@@ -911,7 +936,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        let data = TrainData::prepare(&data_dir, None).unwrap();
+        let data = TrainData::prepare(&data_dir, &DataConfig::default()).unwrap();
         let vocab = data.tokenizer.vocab_size();
         assert_eq!(vocab, 62, "60 words, <eos> and <unk>");
         let run = RunDir::new(dir.path().join("run"));
