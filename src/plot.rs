@@ -76,14 +76,14 @@ fn draw_on<DB: DrawingBackend>(area: &Area<DB>, runs: &[RunCurves], same: bool) 
             &losses,
             "loss per token — val (thick), train with dropout (thin), train slice in eval mode (dotted)",
             "nats / token",
-            false,
+            Labels::Plain,
         )
         .map_err(err)?;
-        let ppls: Vec<Vec<Point>> = runs.iter().map(|r| r.history.val_ppl()).collect();
-        let panels = ppls
+        // Perplexity on a log scale is the loss on a linear one, labelled with exp(loss).
+        let panels = runs
             .iter()
-            .map(|p| Panel {
-                main: p,
+            .map(|r| Panel {
+                main: &r.history.val_loss,
                 extra: Vec::new(),
             })
             .collect::<Vec<_>>();
@@ -93,7 +93,7 @@ fn draw_on<DB: DrawingBackend>(area: &Area<DB>, runs: &[RunCurves], same: bool) 
             &panels,
             "validation perplexity (log scale)",
             "perplexity",
-            true,
+            Labels::Exp,
         )
         .map_err(err)?;
     } else {
@@ -111,7 +111,7 @@ fn draw_on<DB: DrawingBackend>(area: &Area<DB>, runs: &[RunCurves], same: bool) 
             "validation bits per character (the runs use different tokenizers: per-token loss \
              and perplexity are not comparable)",
             "bits / character",
-            false,
+            Labels::Plain,
         )
         .map_err(err)?;
     }
@@ -150,25 +150,30 @@ fn signal_color(kind: SignalKind) -> RGBColor {
     }
 }
 
+/// How a panel labels its y axis.
+#[derive(Clone, Copy)]
+enum Labels {
+    /// The values themselves.
+    Plain,
+    /// `exp(value)`: a loss axis read as perplexity (a log-scaled perplexity axis).
+    Exp,
+}
+
 /// The y range over every finite value of the panels, padded by 5%.
-fn y_range(panels: &[Panel], log: bool) -> (f64, f64) {
+fn y_range(panels: &[Panel]) -> (f64, f64) {
     let values = panels
         .iter()
         .flat_map(|p| p.main.iter().chain(p.extra.iter().flat_map(|e| e.iter())))
         .map(|&(_, v)| v)
-        .filter(|v| v.is_finite() && (!log || *v > 0.0));
+        .filter(|v| v.is_finite());
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
     });
     if !lo.is_finite() {
-        return (1.0, 10.0);
+        return (0.0, 1.0);
     }
-    if log {
-        (lo / 1.1, hi * 1.1)
-    } else {
-        let pad = ((hi - lo) * 0.05).max(1e-3);
-        (lo - pad, hi + pad)
-    }
+    let pad = ((hi - lo) * 0.05).max(1e-3);
+    (lo - pad, hi + pad)
 }
 
 fn draw_panel<DB: DrawingBackend>(
@@ -177,51 +182,41 @@ fn draw_panel<DB: DrawingBackend>(
     panels: &[Panel],
     title: &str,
     y_desc: &str,
-    log: bool,
+    labels: Labels,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let max_step = runs.iter().map(|r| r.history.last_step).max().unwrap_or(1);
     // Room on the right for the stop's label.
     let x = 0f64..(max_step.max(1) as f64 * 1.15);
-    let (lo, hi) = y_range(panels, log);
-    let mut builder = ChartBuilder::on(area);
-    builder
+    let (lo, hi) = y_range(panels);
+    let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 16))
         .margin(12)
         .x_label_area_size(36)
-        .y_label_area_size(64);
-    if log {
-        let mut chart = builder.build_cartesian_2d(x, (lo..hi).log_scale())?;
-        chart
-            .configure_mesh()
-            .x_desc("step")
-            .y_desc(y_desc)
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .light_line_style(RGBColor(240, 240, 240))
-            .draw()?;
-        draw_curves(&mut chart, runs, panels, (lo, hi))
-    } else {
-        let mut chart = builder.build_cartesian_2d(x, lo..hi)?;
-        chart
-            .configure_mesh()
-            .x_desc("step")
-            .y_desc(y_desc)
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .light_line_style(RGBColor(240, 240, 240))
-            .draw()?;
-        draw_curves(&mut chart, runs, panels, (lo, hi))
-    }
+        .y_label_area_size(64)
+        .build_cartesian_2d(x, lo..hi)?;
+    let y_label = |v: &f64| match labels {
+        Labels::Plain => format!("{v:.2}"),
+        Labels::Exp => format!("{:.0}", v.exp()),
+    };
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc(y_desc)
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&y_label)
+        .light_line_style(RGBColor(240, 240, 240))
+        .draw()?;
+    draw_curves(&mut chart, runs, panels, (lo, hi))
 }
 
-fn draw_curves<'a, DB, Y>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
+fn draw_curves<'a, DB>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     runs: &[RunCurves],
     panels: &[Panel],
     (lo, hi): (f64, f64),
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
 where
     DB: DrawingBackend + 'a,
-    Y: Ranged<ValueType = f64>,
 {
     let finite = |p: &[Point]| -> Vec<(f64, f64)> {
         p.iter()
@@ -299,8 +294,7 @@ where
         .draw()
 }
 
-/// The value a fraction `t` of the way from `lo` to `hi`; for a log axis the caller's range is
-/// still linear in the value, which places marks slightly lower, and is fine for labels.
+/// The value a fraction `t` of the way from `lo` to `hi`.
 fn lerp(lo: f64, hi: f64, t: f64) -> f64 {
     lo + (hi - lo) * t
 }

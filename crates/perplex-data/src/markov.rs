@@ -413,6 +413,46 @@ mod tests {
         assert!(m.report.valid.nll > 0.0 && m.report.valid.ppl < 40.0);
     }
 
+    /// entropy.json's oracle, recomputed another way: parse the written text back into
+    /// tokens, replay the chain's state over train and then valid, and sum −ln P over valid's
+    /// tokens but its first.
+    #[test]
+    fn the_oracle_recomputed_from_the_written_text_agrees() {
+        for c in [chain(1, 30), chain(2, 15)] {
+            let m = sample_corpus(&c, 3_000, 5);
+            let ids = |lines: &[String]| -> Vec<u32> {
+                lines
+                    .iter()
+                    .flat_map(|l| {
+                        l.split_whitespace()
+                            .map(|w| w[1..].parse::<u32>().unwrap())
+                            .chain(std::iter::once(0))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect()
+            };
+            let mut state = c.start_state();
+            for t in ids(&m.corpus.train) {
+                state = c.advance(state, t);
+            }
+            let valid = ids(&m.corpus.valid);
+            let mut nll = 0.0;
+            for (i, &t) in valid.iter().enumerate() {
+                if i > 0 {
+                    nll -= c.prob(state, t).ln();
+                }
+                state = c.advance(state, t);
+            }
+            let mean = nll / (valid.len() - 1) as f64;
+            assert!(
+                (mean - m.report.valid.nll).abs() < 1e-12,
+                "{mean} vs {}",
+                m.report.valid.nll
+            );
+            assert_eq!(valid.len() as u64, m.report.valid.tokens);
+        }
+    }
+
     #[test]
     fn bad_shapes_are_refused_with_a_reason() {
         let bad = |spec: ChainSpec| MarkovChain::new(spec).unwrap_err();

@@ -34,7 +34,7 @@ use crate::{DataConfig, RunConfig, TrainError};
 
 /// The token streams a run trains and validates on, and the tokenizer that made them.
 pub struct TrainData {
-    /// The tokenizer built from the train split.
+    /// The run's tokenizer (`data.tokenizer`, else word-level from the train split).
     pub tokenizer: CorpusTokenizer,
     /// The train stream (possibly capped by `data.max_train_tokens`).
     pub train: Vec<u32>,
