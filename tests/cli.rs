@@ -857,6 +857,15 @@ fn a_plain_text_corpus_trains_with_a_learned_bpe_tokenizer() {
     assert!(out.status.success(), "{}", stderr(&out));
     let train_file = data.join("ptb.train.txt");
     let tok = data.join("tokenizer.json");
+    // The config names a tokenizer that does not exist yet: the error says how to make it.
+    let runs = tmp.path().join("runs");
+    let out = perplex_owned(&train_args("text-bpe.toml", &runs, "early", &data, &[]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("perplex tokenizer train --input"),
+        "{}",
+        stderr(&out)
+    );
     let out = perplex(&[
         "tokenizer",
         "train",
@@ -878,7 +887,6 @@ fn a_plain_text_corpus_trains_with_a_learned_bpe_tokenizer() {
     assert!((20..=120).contains(&vocab), "{vocab} types");
     assert!(summary["chars_per_token"].as_f64().unwrap() > 1.0);
 
-    let runs = tmp.path().join("runs");
     let sets = [
         "--set",
         "train.max_steps=150",

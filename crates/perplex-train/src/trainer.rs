@@ -78,10 +78,21 @@ pub fn corpus_tokenizer(
     config: &DataConfig,
     train_lines: &[String],
 ) -> Result<CorpusTokenizer, TrainError> {
-    Ok(match &config.tokenizer {
-        Some(path) => CorpusTokenizer::load(&dir.root().join(path))?,
-        None => CorpusTokenizer::from_train_lines(train_lines)?,
-    })
+    let Some(name) = &config.tokenizer else {
+        return Ok(CorpusTokenizer::from_train_lines(train_lines)?);
+    };
+    let path = dir.root().join(name);
+    if !path.is_file() {
+        return Err(TrainError::Invalid(format!(
+            "{}: no such tokenizer (data.tokenizer = {:?}, relative to the data directory); \
+             make one with `perplex tokenizer train --input {} --kind bpe --out {}`",
+            path.display(),
+            name.display(),
+            dir.split_path(Split::Train).display(),
+            path.display()
+        )));
+    }
+    Ok(CorpusTokenizer::load(&path)?)
 }
 
 /// What one optimizer step measured.
