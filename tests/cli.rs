@@ -446,7 +446,7 @@ fn the_overfitting_demo_is_caught_and_its_best_weights_kept() {
         csv.lines().last().unwrap().ends_with("overfitting"),
         "{csv}"
     );
-    tensorboard_reads_back(&run);
+    common::tensorboard_reads_back(&run);
     // The report: a picture of the promised size with something drawn on it, and a summary
     // naming the best step and the stop.
     let out = perplex(&["report", run.to_str().unwrap()]);
@@ -481,35 +481,6 @@ fn assert_picture(path: &Path) {
     );
     let colours: std::collections::HashSet<&[u8]> = pixels.iter().copied().collect();
     assert!(colours.len() > 10, "{} colours", colours.len());
-}
-
-/// Reads the run's TensorBoard event files with TensorBoard's own reader
-/// (`tests/tensorboard_readback.py`). Skipped when Python's `tensorboard` is missing, unless
-/// `PERPLEX_REQUIRE_TENSORBOARD` is set, as CI sets it.
-fn tensorboard_reads_back(run: &Path) {
-    let have = Command::new("python3")
-        .args(["-c", "import tensorboard"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        assert!(
-            std::env::var_os("PERPLEX_REQUIRE_TENSORBOARD").is_none(),
-            "PERPLEX_REQUIRE_TENSORBOARD is set but `import tensorboard` fails"
-        );
-        eprintln!("python3 with tensorboard not found: skipping the event-file read-back");
-        return;
-    }
-    let out = Command::new("python3")
-        .arg(repo().join("tests/tensorboard_readback.py"))
-        .arg(run)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "TensorBoard read-back failed:\n{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
 }
 
 #[test]

@@ -178,6 +178,9 @@ fn a_run_killed_at_an_arbitrary_step_resumes_to_the_same_numbers() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("resuming"), "{}", stderr(&out));
     assert_eq!(deterministic(&metrics(&run)), expected);
+    // TensorBoard sees each step once: the records the killed session wrote after its last
+    // saved state are replaced, not doubled.
+    common::tensorboard_reads_back(&run);
 }
 
 #[test]

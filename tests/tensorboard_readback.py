@@ -51,7 +51,11 @@ def main(run_dir):
         if tag not in tags["scalars"]:
             failures.append(f"scalar {tag} missing; have {sorted(tags['scalars'])}")
             continue
-        got = {e.step: e.value for e in acc.Scalars(tag)}
+        events = acc.Scalars(tag)
+        got = {e.step: e.value for e in events}
+        if len(events) != len(got):
+            failures.append(f"{tag}: {len(events)} events for {len(got)} steps (duplicates)")
+            continue
         if sorted(got) != sorted(by_step):
             failures.append(f"{tag}: steps {sorted(got)} != {sorted(by_step)}")
             continue

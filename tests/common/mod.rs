@@ -110,3 +110,32 @@ pub fn perplex_owned(args: &[String]) -> Output {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     perplex(&args)
 }
+
+/// Reads the run's TensorBoard event files with TensorBoard's own reader
+/// (`tests/tensorboard_readback.py`). Skipped when Python's `tensorboard` is missing, unless
+/// `PERPLEX_REQUIRE_TENSORBOARD` is set, as CI sets it.
+pub fn tensorboard_reads_back(run: &Path) {
+    let have = Command::new("python3")
+        .args(["-c", "import tensorboard"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(
+            std::env::var_os("PERPLEX_REQUIRE_TENSORBOARD").is_none(),
+            "PERPLEX_REQUIRE_TENSORBOARD is set but `import tensorboard` fails"
+        );
+        eprintln!("python3 with tensorboard not found: skipping the event-file read-back");
+        return;
+    }
+    let out = Command::new("python3")
+        .arg(repo().join("tests/tensorboard_readback.py"))
+        .arg(run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "TensorBoard read-back failed:\n{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}

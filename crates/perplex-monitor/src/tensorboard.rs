@@ -16,6 +16,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::metrics::{MetricKind, MetricRecord, MetricsError};
@@ -29,16 +30,19 @@ pub struct EventWriter {
 
 impl EventWriter {
     /// Creates a new event file in `dir`, named as TensorBoard expects
-    /// (`events.out.tfevents.<unix seconds>.<host>.<pid>`), and writes its header event. A
-    /// resumed run gets a new file; TensorBoard reads every file of the directory in name order.
+    /// (`events.out.tfevents.<unix seconds>.<host>.<pid>.<n>`, `n` counting the files this
+    /// process made), and writes its header event. TensorBoard reads every file of the
+    /// directory in name order.
     pub fn create(dir: &Path) -> Result<Self, MetricsError> {
+        static FILES: AtomicUsize = AtomicUsize::new(0);
         let now = unix_seconds();
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "perplex".into());
         let name = format!(
-            "events.out.tfevents.{}.{}.{}",
+            "{PREFIX}{}.{}.{}.{}",
             now as u64,
             sanitize(&host),
-            std::process::id()
+            std::process::id(),
+            FILES.fetch_add(1, Ordering::Relaxed)
         );
         let path = dir.join(name);
         let file = File::create(&path).map_err(|source| MetricsError::Io {
@@ -145,6 +149,32 @@ impl EventWriter {
                 source,
             })
     }
+}
+
+/// The start of every event file's name.
+const PREFIX: &str = "events.out.tfevents.";
+
+/// Replaces every event file in `dir` by one holding exactly `records`. A resumed run calls
+/// this after dropping the records written past its saved state, so TensorBoard shows each
+/// step once (its own orphan purging leaves duplicates behind).
+pub fn rewrite_events(dir: &Path, records: &[MetricRecord]) -> Result<(), MetricsError> {
+    let io = |path: &Path, source| MetricsError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| io(dir, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| io(dir, e))?.path();
+        let is_events = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(PREFIX));
+        if is_events {
+            std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
+        }
+    }
+    let mut writer = EventWriter::create(dir)?;
+    records.iter().try_for_each(|r| writer.record(r))
 }
 
 /// One TFRecord frame around `data`.
@@ -272,5 +302,46 @@ mod tests {
         let value = 123.5f32.to_le_bytes();
         assert!(event.windows(4).any(|w| w == value));
         assert!(event.windows(7).any(|w| w == b"val/ppl"));
+    }
+
+    #[test]
+    fn rewriting_leaves_one_file_with_exactly_the_given_records() {
+        let dir = tempfile::tempdir().unwrap();
+        for _ in 0..2 {
+            EventWriter::create(dir.path())
+                .unwrap()
+                .scalar("x", 1, 1.0)
+                .unwrap();
+        }
+        std::fs::write(dir.path().join("metrics.jsonl"), "").unwrap();
+        let record = MetricRecord {
+            kind: MetricKind::Train,
+            step: 7,
+            tokens_seen: 70,
+            lr: 1e-3,
+            loss: 2.5,
+            ppl: 2.5f64.exp(),
+            tokens_per_s: None,
+            wall_s: 1.0,
+            eval_tokens: None,
+            eval_s: None,
+            best: None,
+            tokenizer_sha256: None,
+            reading: None,
+        };
+        rewrite_events(dir.path(), &[record]).unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with(PREFIX))
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        let bytes = std::fs::read(dir.path().join(&files[0])).unwrap();
+        // The header, then train/loss and lr at step 7.
+        assert_eq!(frames(&bytes).len(), 3);
+        assert!(
+            dir.path().join("metrics.jsonl").exists(),
+            "other files are left alone"
+        );
     }
 }

@@ -470,8 +470,8 @@ fn resolve_shape(config: &RunConfig, data: &TrainData) -> Result<GptConfig, Trai
     Ok(shape)
 }
 
-/// Drops the records of `metrics.jsonl` and `metrics.csv` written after `step` (a resumed run
-/// writes them again).
+/// Drops the records of `metrics.jsonl`, `metrics.csv` and the TensorBoard events written
+/// after `step` (a resumed run writes them again).
 fn truncate_metrics(path: &std::path::Path, step: u64) -> Result<(), TrainError> {
     if !path.exists() {
         return Ok(());
@@ -487,6 +487,8 @@ fn truncate_metrics(path: &std::path::Path, step: u64) -> Result<(), TrainError>
     let records: Vec<MetricRecord> = kept.into_iter().map(|(_, r)| r).collect();
     let csv = perplex_monitor::metrics::csv_text(&records);
     checkpoint::write_atomically(&path.with_extension("csv"), csv.as_bytes())?;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    perplex_monitor::tensorboard::rewrite_events(dir, &records)?;
     Ok(())
 }
 
