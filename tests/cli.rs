@@ -837,19 +837,22 @@ fn a_plain_text_corpus_trains_with_a_learned_bpe_tokenizer() {
         "{}",
         stderr(&out)
     );
-    let out = perplex(&[
-        "tokenizer",
-        "train",
-        "--input",
-        train_file.to_str().unwrap(),
-        "--kind",
-        "bpe",
-        "--vocab-size",
-        "120",
-        "--out",
-        tok.to_str().unwrap(),
-        "--json",
-    ]);
+    let learn = |kind: &str| {
+        perplex(&[
+            "tokenizer",
+            "train",
+            "--input",
+            train_file.to_str().unwrap(),
+            "--kind",
+            kind,
+            "--vocab-size",
+            "120",
+            "--out",
+            tok.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    let out = learn("bpe");
     assert!(out.status.success(), "{}", stderr(&out));
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     // At most the asked size; here fewer, since merging stops once every word of this
@@ -909,16 +912,7 @@ fn a_plain_text_corpus_trains_with_a_learned_bpe_tokenizer() {
         stdout(&samples)
     );
 
-    let out = perplex(&[
-        "tokenizer",
-        "train",
-        "--input",
-        train_file.to_str().unwrap(),
-        "--kind",
-        "char",
-        "--out",
-        tok.to_str().unwrap(),
-    ]);
+    let out = learn("char");
     assert!(out.status.success(), "{}", stderr(&out));
     let out = perplex(&["eval", "--run", run.to_str().unwrap(), "--data-dir", d]);
     assert_eq!(out.status.code(), Some(1));
