@@ -182,11 +182,7 @@ fn check(args: CheckArgs) -> Result<()> {
         _ => args.data.resolve().read_all()?,
     };
     let tokenizer = CorpusTokenizer::from_train_lines(&corpus.train)?;
-    let mut report = HygieneReport::run(&corpus, &tokenizer, args.ngram, args.max_overlap)?;
-    if args.test.is_none() && args.train.is_some() {
-        report.overlap.splits.retain(|o| o.split != "test");
-        report.vocab.retain(|v| v.split != "test");
-    }
+    let report = HygieneReport::run(&corpus, &tokenizer, args.ngram, args.max_overlap)?;
     if args.json {
         print_json(&report);
     } else {

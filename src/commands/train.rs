@@ -67,8 +67,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 .with_context(|| format!("{}: invalid config", shown(config_path)))?;
             let run = new_run_dir(&args, config_path)?;
             ensure_corpus(&data_dir)?;
-            let data = TrainData::prepare(&data_dir, &config.data)?;
-            let check = check_data(&data_dir, &data.tokenizer, &config.data)?;
+            // Read once: the run uses train and valid, the data check all three splits.
+            let corpus = data_dir.read_all()?;
+            let data =
+                TrainData::from_lines(&data_dir, &config.data, &corpus.train, &corpus.valid)?;
+            let check = check_data(&data_dir, &corpus, &data.tokenizer, &config.data)?;
             std::fs::create_dir_all(run.root()).with_context(|| {
                 format!("{}: cannot create the run directory", shown(run.root()))
             })?;

@@ -308,13 +308,19 @@ impl HygieneReport {
         max_overlap: f64,
     ) -> Result<Self, crate::DataError> {
         use crate::Split;
-        let overlap = DataCheck::run(
-            &corpus.train,
-            &[("valid", &corpus.valid), ("test", &corpus.test)],
-            n,
-            max_overlap,
-        );
-        let vocab = Split::ALL
+        // A split with no lines (a check given no test file) is left out rather than
+        // reported as 0 of 0.
+        let present: Vec<Split> = Split::ALL
+            .into_iter()
+            .filter(|&s| !corpus.split(s).is_empty())
+            .collect();
+        let held_out: Vec<(&str, &[String])> = present
+            .iter()
+            .filter(|&&s| s != Split::Train)
+            .map(|&s| (s.name(), corpus.split(s)))
+            .collect();
+        let overlap = DataCheck::run(&corpus.train, &held_out, n, max_overlap);
+        let vocab = present
             .iter()
             .map(|&s| Ok(VocabRates::of(s, &tokenizer.encode_lines(corpus.split(s))?)))
             .collect::<Result<Vec<_>, crate::DataError>>()?;

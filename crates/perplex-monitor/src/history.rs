@@ -79,11 +79,6 @@ impl History {
         h
     }
 
-    /// Validation perplexity at each evaluation.
-    pub fn val_ppl(&self) -> Vec<Point> {
-        self.val_loss.iter().map(|&(s, l)| (s, l.exp())).collect()
-    }
-
     /// The run's health, by the same rule as training's `summary.json`
     /// ([`run_health`]: the mean over evaluations after warm-up).
     pub fn run_health(&self) -> Option<f64> {
@@ -166,7 +161,7 @@ mod tests {
         assert_eq!(h.best, Some((30, 4.5)));
         assert_eq!(h.last_step, 50);
         assert_eq!(h.run_health(), Some(80.0));
-        assert_eq!(h.val_ppl()[0], (10, 6.0f64.exp()));
+        assert_eq!(h.val_loss[0], (10, 6.0));
     }
 
     #[test]

@@ -1,21 +1,21 @@
 //! The data check at the start of training, and the `leak_suspected` signal's citation of it.
 
 use perplex_data::hygiene::HygieneReport;
-use perplex_data::{CorpusTokenizer, DataDir};
+use perplex_data::{Corpus, CorpusTokenizer, DataDir};
 use perplex_monitor::{Signal, SignalKind};
 
 use crate::{DataConfig, RunDir, TrainError};
 
-/// Checks the corpus in `dir` as `config` says: overlap of valid and test with train, and
-/// unknown-word rates. Logs a warning for each problem; with `strict`, an overlap past the
+/// Checks `corpus` (read from `dir`) as `config` says: overlap of valid and test with train,
+/// and unknown-word rates. Logs a warning for each problem; with `strict`, an overlap past the
 /// threshold is an error.
 pub fn check_data(
     dir: &DataDir,
+    corpus: &Corpus,
     tokenizer: &CorpusTokenizer,
     config: &DataConfig,
 ) -> Result<HygieneReport, TrainError> {
-    let corpus = dir.read_all()?;
-    let report = HygieneReport::run(&corpus, tokenizer, config.ngram, config.max_overlap)?;
+    let report = HygieneReport::run(corpus, tokenizer, config.ngram, config.max_overlap)?;
     let lines = report.overlap.summary();
     for line in &lines {
         tracing::info!("data check: {line}");

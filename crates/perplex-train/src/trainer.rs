@@ -46,18 +46,28 @@ pub struct TrainData {
 }
 
 impl TrainData {
-    /// Reads train and valid from `dir`, makes the tokenizer `config` names (by default a
-    /// word-level vocabulary from the whole train split) and encodes both;
-    /// `max_train_tokens` keeps only the head of the train stream.
+    /// Reads train and valid from `dir` and prepares them (see [`TrainData::from_lines`]).
     pub fn prepare(dir: &DataDir, config: &DataConfig) -> Result<Self, TrainError> {
         let train_lines = dir.read_split(Split::Train)?;
-        let tokenizer = corpus_tokenizer(dir, config, &train_lines)?;
-        let mut train = tokenizer.encode_lines(&train_lines)?.ids;
+        let valid_lines = dir.read_split(Split::Valid)?;
+        Self::from_lines(dir, config, &train_lines, &valid_lines)
+    }
+
+    /// Makes the tokenizer `config` names (by default a word-level vocabulary from the whole
+    /// train split) and encodes train and valid; `max_train_tokens` keeps only the head of the
+    /// train stream. `dir` locates `config.tokenizer`.
+    pub fn from_lines(
+        dir: &DataDir,
+        config: &DataConfig,
+        train_lines: &[String],
+        valid_lines: &[String],
+    ) -> Result<Self, TrainError> {
+        let tokenizer = corpus_tokenizer(dir, config, train_lines)?;
+        let mut train = tokenizer.encode_lines(train_lines)?.ids;
         if let Some(cap) = config.max_train_tokens {
             train.truncate(cap);
         }
-        let valid_lines = dir.read_split(Split::Valid)?;
-        let valid = tokenizer.encode_lines(&valid_lines)?.ids;
+        let valid = tokenizer.encode_lines(valid_lines)?.ids;
         let valid_chars = valid_lines
             .iter()
             .map(|l| l.chars().count() as u64 + 1)
