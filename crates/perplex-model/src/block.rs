@@ -2,10 +2,10 @@
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor};
 
 use crate::CausalSelfAttention;
+use crate::fused::{dropout, gelu};
 use crate::init::normal_linear;
 
 /// The position-wise MLP: `d → 4d`, exact (erf) GELU, `4d → d`.
@@ -63,7 +63,7 @@ impl Block {
 
     /// `[batch, seq, d_model] → [batch, seq, d_model]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = x.clone() + self.drop.forward(self.attn.forward(self.ln1.forward(x)));
-        x.clone() + self.drop.forward(self.mlp.forward(self.ln2.forward(x)))
+        let x = x.clone() + dropout(&self.drop, self.attn.forward(self.ln1.forward(x)));
+        x.clone() + dropout(&self.drop, self.mlp.forward(self.ln2.forward(x)))
     }
 }

@@ -6,16 +6,28 @@
 //!
 //! Initialisation follows GPT-2 (and the PyTorch reference): weights N(0, 0.02), the two
 //! residual output projections N(0, 0.02/√(2·layers)), biases zero, LayerNorm (1, 0).
+//!
+//! On the CPU backend the cross-entropy, GELU and dropout run as fused kernels with
+//! hand-written backward passes (`fused`); elsewhere they are Burn's own ops.
 
 mod attention;
 mod block;
 mod config;
+mod fused;
 mod gpt;
 mod init;
-mod loss;
 
 pub use attention::CausalSelfAttention;
 pub use block::{Block, Mlp};
 pub use config::{ConfigError, GptConfig};
+pub use fused::token_nll;
 pub use gpt::Gpt;
-pub use loss::token_nll;
+
+/// Serialises the tests that seed or draw from the CPU backend's one global generator, so a
+/// test that checks reproducibility never sees another test's draws in between.
+#[cfg(test)]
+pub(crate) fn device_rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,182 @@
+//! The fused ops on Burn's CPU backend (`Flex`): tensors in, tensors out, work split over
+//! rayon's pool (the one Flex's matmuls use).
+
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::FloatTensorOps;
+use burn::backend::{Distribution, Flex, FlexDevice};
+use burn::tensor::{DType, FloatDType, Shape, TensorData};
+use rayon::prelude::*;
+
+use super::kernels;
+
+/// Elements per rayon task in the element-wise kernels: large enough to amortise the task,
+/// small enough to balance two to sixteen threads.
+const CHUNK: usize = 1 << 14;
+
+/// `t` as a dense, zero-offset `f32` tensor. Shares `t`'s storage when it already is one (so
+/// [`FlexTensor::storage_mut`] writes in place when nothing else holds it), copies otherwise.
+pub(super) fn dense(t: FlexTensor) -> FlexTensor {
+    assert_eq!(
+        t.dtype(),
+        DType::F32,
+        "the fused CPU kernels take f32 tensors"
+    );
+    let t = t.to_contiguous();
+    let n = t.layout().num_elements();
+    if t.layout().contiguous_offsets() == Some((0, n)) && t.bytes().len() == 4 * n {
+        return t;
+    }
+    let shape = t.layout().shape().clone();
+    let values = t.as_slice::<f32>().expect("contiguous f32").to_vec();
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// The elements of a dense tensor from [`dense`].
+fn values(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("a dense f32 tensor")
+}
+
+/// The elements of a dense tensor, writable: in place when unshared, on a copy otherwise.
+fn values_mut(t: &mut FlexTensor) -> &mut [f32] {
+    t.storage_mut::<f32>()
+}
+
+/// A tensor of `shape` holding `values`.
+fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// Target ids of a `[rows]` integer tensor, checked against the vocabulary size.
+pub(super) fn target_ids(targets: &FlexTensor, vocab: usize) -> Vec<u32> {
+    let targets = targets.to_contiguous();
+    let ids: Vec<i64> = match targets.dtype() {
+        DType::I64 => targets.as_slice::<i64>().map(<[i64]>::to_vec),
+        DType::I32 => targets
+            .as_slice::<i32>()
+            .map(|s| s.iter().map(|&v| v as i64).collect()),
+        DType::U32 => targets
+            .as_slice::<u32>()
+            .map(|s| s.iter().map(|&v| v as i64).collect()),
+        other => panic!("target ids must be integers, not {other:?}"),
+    }
+    .expect("contiguous targets");
+    ids.into_iter()
+        .map(|id| {
+            assert!(
+                (0..vocab as i64).contains(&id),
+                "target id {id} is outside the vocabulary of {vocab}"
+            );
+            id as u32
+        })
+        .collect()
+}
+
+/// `[rows, vocab]` logits → per-row `(nll, logsumexp)`, both in nats.
+pub(super) fn nll_forward(logits: &FlexTensor, targets: &[u32]) -> (Vec<f32>, Vec<f32>) {
+    let [rows, vocab] = logits.layout().shape().dims::<2>();
+    assert_eq!(targets.len(), rows, "one target per row of logits");
+    let mut nll = vec![0.0f32; rows];
+    let mut lse = vec![0.0f32; rows];
+    nll.par_iter_mut()
+        .zip(lse.par_iter_mut())
+        .zip(values(logits).par_chunks(vocab))
+        .zip(targets.par_iter())
+        .for_each(|(((nll, lse), row), &target)| {
+            let (max, sum) = kernels::max_and_sum_exp(row);
+            *lse = max + sum.ln();
+            *nll = *lse - row[target as usize];
+        });
+    (nll, lse)
+}
+
+/// The forward op: `[rows, vocab]` logits and `[rows]` targets → `[rows]` NLL in nats.
+pub(super) fn nll(logits: FlexTensor, targets: FlexTensor) -> FlexTensor {
+    let logits = dense(logits);
+    let [rows, vocab] = logits.layout().shape().dims::<2>();
+    let (nll, _) = nll_forward(&logits, &target_ids(&targets, vocab));
+    tensor(nll, Shape::new([rows]))
+}
+
+/// `∂loss/∂logits = grad · (softmax − onehot(target))`, written over the logits' own buffer
+/// when nothing else holds it.
+pub(super) fn nll_backward(
+    mut logits: FlexTensor,
+    targets: &[u32],
+    logsumexp: &[f32],
+    grad: FlexTensor,
+) -> FlexTensor {
+    let grad = dense(grad);
+    let grad = values(&grad);
+    let [_, vocab] = logits.layout().shape().dims::<2>();
+    values_mut(&mut logits)
+        .par_chunks_mut(vocab)
+        .enumerate()
+        .for_each(|(row_index, row)| {
+            let g = grad[row_index];
+            kernels::scaled_softmax_in_place(row, logsumexp[row_index], g);
+            row[targets[row_index] as usize] -= g;
+        });
+    logits
+}
+
+/// Exact GELU of `x`, into a new tensor.
+pub(super) fn gelu(x: &FlexTensor) -> FlexTensor {
+    let input = values(x);
+    let mut out = vec![0.0f32; input.len()];
+    out.par_chunks_mut(CHUNK)
+        .zip(input.par_chunks(CHUNK))
+        .for_each(|(out, x)| kernels::gelu(x, out));
+    tensor(out, x.layout().shape().clone())
+}
+
+/// `grad · GELU'(x)`, over `grad`'s buffer when nothing else holds it.
+pub(super) fn gelu_backward(x: &FlexTensor, grad: FlexTensor) -> FlexTensor {
+    let mut grad = dense(grad);
+    values_mut(&mut grad)
+        .par_chunks_mut(CHUNK)
+        .zip(values(x).par_chunks(CHUNK))
+        .for_each(|(g, x)| kernels::gelu_backward_in_place(x, g));
+    grad
+}
+
+/// The parameters of one dropout mask: which elements survive and how much they are scaled.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct DropoutMask {
+    seed: u32,
+    drop_below: u32,
+    scale: f32,
+}
+
+impl DropoutMask {
+    /// A fresh mask dropping each element with probability `prob`, its seed drawn from the
+    /// CPU backend's generator (so `Device::seed` makes it reproducible).
+    pub(super) fn draw(prob: f64) -> Self {
+        let draws = Flex::float_random(
+            Shape::new([2]),
+            Distribution::Uniform(0.0, 65_536.0),
+            &FlexDevice,
+            FloatDType::F32,
+        );
+        let halves = values(&draws);
+        let seed = ((halves[0] as u32) << 16) | (halves[1] as u32 & 0xFFFF);
+        Self {
+            seed,
+            drop_below: (prob * 4_294_967_296.0).min(u32::MAX as f64) as u32,
+            scale: (1.0 / (1.0 - prob)) as f32,
+        }
+    }
+
+    /// `t · mask · scale`, over `t`'s buffer when nothing else holds it. Applied to a
+    /// gradient, this is the backward pass.
+    pub(super) fn apply(self, t: FlexTensor) -> FlexTensor {
+        let mut t = dense(t);
+        values_mut(&mut t)
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(chunk, values)| {
+                let first = (chunk * CHUNK) as u32;
+                kernels::dropout_in_place(values, first, self.seed, self.drop_below, self.scale);
+            });
+        t
+    }
+}

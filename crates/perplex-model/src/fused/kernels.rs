@@ -1,0 +1,281 @@
+//! The slice kernels behind the fused CPU ops: plain loops over `f32` that the compiler turns
+//! into AVX-512 or AVX2 code, chosen once per call from what the CPU reports.
+//!
+//! Three pieces of math are written out by hand because the library versions are scalar calls:
+//! `exp` (Cody–Waite range reduction and a degree-6 polynomial, as in Cephes' `expf`; relative
+//! error ≈ 2 ulp), `erf` (Abramowitz & Stegun 7.1.26, absolute error ≤ 1.5e-7) and a 32-bit
+//! integer hash for dropout masks (MurmurHash3's finaliser over the element index). Every
+//! kernel works on one contiguous run of elements; the callers split tensors into such runs and
+//! hand them to rayon.
+
+/// Compiles `$body` three times, for AVX-512, for AVX2 + FMA and for the baseline target, and
+/// runs the best one the CPU supports. The checks are cached by the standard library.
+macro_rules! multiversion {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $(-> $ret)? $body
+
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn v4($($arg: $ty),*) $(-> $ret)? { body($($arg),*) }
+                #[target_feature(enable = "avx2,fma")]
+                fn v3($($arg: $ty),*) $(-> $ret)? { body($($arg),*) }
+
+                if std::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has just reported AVX-512F.
+                    return unsafe { v4($($arg),*) };
+                }
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU has just reported AVX2 and FMA.
+                    return unsafe { v3($($arg),*) };
+                }
+            }
+            body($($arg),*)
+        }
+    };
+}
+
+/// Lanes of the hand-unrolled reductions: one AVX-512 register of `f32`.
+const LANES: usize = 16;
+
+/// `e^x` for `x` in `[-87, 88]` (inputs outside are clamped; NaN stays NaN).
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // 1.5 · 2^23: adding it rounds to the nearest integer and leaves that integer in the low
+    // mantissa bits, so no float→int conversion is needed.
+    const ROUNDER: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let shifted = x * LOG2E + ROUNDER;
+    let n = shifted - ROUNDER;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.987_569_1e-4_f32;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 0.5;
+    let p = p * r * r + r + 1.0;
+    let exponent = shifted
+        .to_bits()
+        .wrapping_sub(ROUNDER.to_bits())
+        .wrapping_add(127)
+        << 23;
+    p * f32::from_bits(exponent)
+}
+
+/// `(erf(x / √2), e^(-x²/2))`: the Gaussian CDF's core and density kernel, shared by GELU's
+/// forward and backward.
+#[inline(always)]
+fn erf_and_gauss(x: f32) -> (f32, f32) {
+    const P: f32 = 0.327_591_1;
+    const A: [f32; 5] = [
+        0.254_829_6,
+        -0.284_496_74,
+        1.421_413_8,
+        -1.453_152,
+        1.061_405_4,
+    ];
+    let z = x.abs() * std::f32::consts::FRAC_1_SQRT_2;
+    let t = 1.0 / (1.0 + P * z);
+    let poly = ((((A[4] * t + A[3]) * t + A[2]) * t + A[1]) * t + A[0]) * t;
+    let gauss = exp(-z * z);
+    let erf_abs = 1.0 - poly * gauss;
+    (erf_abs.copysign(x), gauss)
+}
+
+multiversion! {
+    /// The largest element of `row` and `Σ e^(row[j] − max)`: a softmax row's normaliser,
+    /// `logsumexp = max + ln(sum)`.
+    pub(crate) fn max_and_sum_exp(row: &[f32]) -> (f32, f32) {
+        let mut maxes = [f32::NEG_INFINITY; LANES];
+        let chunks = row.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for chunk in chunks {
+            for (m, &x) in maxes.iter_mut().zip(chunk) {
+                *m = m.max(x);
+            }
+        }
+        let max = tail.iter().chain(&maxes).fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        let mut sums = [0.0f32; LANES];
+        let chunks = row.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for chunk in chunks {
+            for (s, &x) in sums.iter_mut().zip(chunk) {
+                *s += exp(x - max);
+            }
+        }
+        let sum = tail.iter().map(|&x| exp(x - max)).sum::<f32>() + sums.iter().sum::<f32>();
+        (max, sum)
+    }
+}
+
+multiversion! {
+    /// Overwrites a row of logits with `scale · softmax`, given the row's `logsumexp`.
+    pub(crate) fn scaled_softmax_in_place(row: &mut [f32], logsumexp: f32, scale: f32) {
+        for x in row.iter_mut() {
+            *x = scale * exp(*x - logsumexp);
+        }
+    }
+}
+
+multiversion! {
+    /// `out = GELU(x) = x · Φ(x)`, the exact (erf) form.
+    pub(crate) fn gelu(x: &[f32], out: &mut [f32]) {
+        for (o, &x) in out.iter_mut().zip(x) {
+            let (erf, _) = erf_and_gauss(x);
+            *o = 0.5 * x * (1.0 + erf);
+        }
+    }
+}
+
+multiversion! {
+    /// `grad ← grad · GELU'(x)`, with `GELU'(x) = Φ(x) + x · φ(x)`.
+    pub(crate) fn gelu_backward_in_place(x: &[f32], grad: &mut [f32]) {
+        const INV_SQRT_2PI: f32 = 0.398_942_3;
+        for (g, &x) in grad.iter_mut().zip(x) {
+            let (erf, gauss) = erf_and_gauss(x);
+            *g *= 0.5 * (1.0 + erf) + x * gauss * INV_SQRT_2PI;
+        }
+    }
+}
+
+/// Whether element `index` survives dropout under `seed`: a uniform 32-bit hash of the pair,
+/// compared with `drop_below` (the drop probability times 2^32).
+#[inline(always)]
+pub(crate) fn keeps(index: u32, seed: u32, drop_below: u32) -> bool {
+    let mut h = index.wrapping_mul(0x9E37_79B9) ^ seed;
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85EB_CA6B);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xC2B2_AE35);
+    h ^= h >> 16;
+    h >= drop_below
+}
+
+multiversion! {
+    /// `x ← x · mask · scale` for the elements numbered `first..first + x.len()`, the mask
+    /// being [`keeps`] under `seed`. The same call on the gradient is the backward pass.
+    pub(crate) fn dropout_in_place(x: &mut [f32], first: u32, seed: u32, drop_below: u32, scale: f32) {
+        for (i, v) in x.iter_mut().enumerate() {
+            let keep = keeps(first.wrapping_add(i as u32), seed, drop_below);
+            *v = if keep { *v * scale } else { 0.0 };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn erf_reference(x: f64) -> f64 {
+        // Abramowitz & Stegun 7.1.28 is too coarse; integrate e^(-t²) with Simpson's rule.
+        let n = 2_000;
+        let h = x / n as f64;
+        let f = |t: f64| (-t * t).exp();
+        let mut s = f(0.0) + f(x);
+        for i in 1..n {
+            s += f(i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
+        }
+        s * h / 3.0 * 2.0 / std::f64::consts::PI.sqrt()
+    }
+
+    #[test]
+    fn exp_is_within_a_few_ulp_of_the_library_over_its_range() {
+        let mut worst = 0.0f64;
+        for i in 0..=100_000 {
+            let x = -87.0 + 175.0 * i as f32 / 100_000.0;
+            let want = (x as f64).exp();
+            let got = exp(x) as f64;
+            worst = worst.max(((got - want) / want).abs());
+        }
+        assert!(worst < 5e-7, "worst relative error {worst}");
+    }
+
+    #[test]
+    fn exp_keeps_nan_and_clamps_the_far_tails() {
+        assert!(exp(f32::NAN).is_nan());
+        assert!(exp(-1000.0) < 1e-37);
+        assert!(exp(1000.0) > 1e38);
+    }
+
+    #[test]
+    fn erf_matches_a_numerical_integral() {
+        for i in -60..=60 {
+            let x = i as f32 / 10.0;
+            let (erf, gauss) = erf_and_gauss(x * std::f32::consts::SQRT_2);
+            let want = erf_reference(x as f64);
+            assert!(
+                (erf as f64 - want).abs() < 3e-7,
+                "erf({x}) = {erf}, want {want}"
+            );
+            assert!((gauss - (-x * x).exp()).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn softmax_normaliser_matches_a_direct_sum() {
+        let row: Vec<f32> = (0..1_003)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let (max, sum) = max_and_sum_exp(&row);
+        let want_max = row.iter().cloned().fold(f32::MIN, f32::max);
+        let want_sum: f64 = row.iter().map(|&x| ((x - want_max) as f64).exp()).sum();
+        assert_eq!(max, want_max);
+        assert!((sum as f64 - want_sum).abs() / want_sum < 1e-6);
+    }
+
+    #[test]
+    fn a_nan_logit_makes_the_normaliser_nan() {
+        let mut row = vec![0.5f32; 40];
+        row[17] = f32::NAN;
+        let (max, sum) = max_and_sum_exp(&row);
+        assert!(max.is_nan() || sum.is_nan());
+    }
+
+    #[test]
+    fn gelu_derivative_matches_a_finite_difference() {
+        let xs: Vec<f32> = (-40..=40).map(|i| i as f32 / 8.0).collect();
+        let h = 1e-2f32;
+        let plus: Vec<f32> = xs.iter().map(|x| x + h).collect();
+        let minus: Vec<f32> = xs.iter().map(|x| x - h).collect();
+        let (mut yp, mut ym) = (vec![0.0; xs.len()], vec![0.0; xs.len()]);
+        gelu(&plus, &mut yp);
+        gelu(&minus, &mut ym);
+        let mut grad = vec![1.0f32; xs.len()];
+        gelu_backward_in_place(&xs, &mut grad);
+        for i in 0..xs.len() {
+            let numeric = (yp[i] - ym[i]) / (2.0 * h);
+            assert!(
+                (grad[i] - numeric).abs() < 2e-3,
+                "x={} {} vs {}",
+                xs[i],
+                grad[i],
+                numeric
+            );
+        }
+    }
+
+    #[test]
+    fn dropout_keeps_the_expected_share_and_is_its_own_backward() {
+        let n = 200_000;
+        let drop_below = (0.1f64 * 4_294_967_296.0) as u32;
+        let mut x = vec![1.0f32; n];
+        dropout_in_place(&mut x, 0, 12_345, drop_below, 1.0 / 0.9);
+        let kept = x.iter().filter(|&&v| v != 0.0).count() as f64 / n as f64;
+        assert!((kept - 0.9).abs() < 0.005, "kept share {kept}");
+        // A chunk starting at element 1,000 sees the same mask as the whole tensor there.
+        let mut chunk = vec![1.0f32; 500];
+        dropout_in_place(&mut chunk, 1_000, 12_345, drop_below, 1.0 / 0.9);
+        assert_eq!(&chunk[..], &x[1_000..1_500]);
+        // Another seed, another mask.
+        let mut other = vec![1.0f32; n];
+        dropout_in_place(&mut other, 0, 54_321, drop_below, 1.0 / 0.9);
+        assert_ne!(x, other);
+    }
+}
