@@ -61,9 +61,10 @@ impl Gpt {
             "sequence of {seq} tokens exceeds the context of {}",
             self.ctx
         );
-        let device = tokens.device();
-        let positions = Tensor::<1, Int>::arange(0..seq as i64, &device).reshape([1, seq]);
-        let x = self.tok_emb.forward(tokens) + self.pos_emb.forward(positions);
+        // The first `seq` rows of the position table, broadcast over the batch: no index
+        // tensor to build each step, and no scatter in the backward pass.
+        let positions = self.pos_emb.weight.val().narrow(0, 0, seq).unsqueeze::<3>();
+        let x = self.tok_emb.forward(tokens) + positions;
         let mut x = dropout(&self.drop, x);
         for block in &self.blocks {
             x = block.forward(x);
