@@ -58,6 +58,19 @@ impl FusedOps for Flex {
     }
 }
 
+/// The backward step of a one-input op: consumes the gradient of the op's output and, when the
+/// input is tracked, registers `backward(state, grad)` as the input's gradient.
+fn unary_backward<S>(
+    ops: Ops<S, 1>,
+    grads: &mut Gradients,
+    backward: impl FnOnce(S, FlexTensor) -> FlexTensor,
+) {
+    let grad = grads.consume::<Flex>(&ops.node);
+    if let [Some(parent)] = ops.parents {
+        grads.register::<Flex>(parent.id, backward(ops.state, grad));
+    }
+}
+
 /// Backward of [`FusedOps::fused_nll`]; keeps the logits, the targets and each row's
 /// logsumexp.
 #[derive(Debug)]
@@ -67,12 +80,9 @@ impl Backward<Flex, 1> for NllBackward {
     type State = (FlexTensor, Vec<u32>, Vec<f32>);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<Flex>(&ops.node);
-        let (logits, targets, logsumexp) = ops.state;
-        if let [Some(parent)] = ops.parents {
-            let grad = flex::nll_backward(logits, &targets, &logsumexp, grad);
-            grads.register::<Flex>(parent.id, grad);
-        }
+        unary_backward(ops, grads, |(logits, targets, logsumexp), grad| {
+            flex::nll_backward(logits, &targets, &logsumexp, grad)
+        });
     }
 }
 
@@ -84,10 +94,7 @@ impl Backward<Flex, 1> for GeluBackward {
     type State = FlexTensor;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<Flex>(&ops.node);
-        if let [Some(parent)] = ops.parents {
-            grads.register::<Flex>(parent.id, flex::gelu_backward(&ops.state, grad));
-        }
+        unary_backward(ops, grads, |x, grad| flex::gelu_backward(&x, grad));
     }
 }
 
@@ -99,10 +106,7 @@ impl Backward<Flex, 1> for DropoutBackward {
     type State = DropoutMask;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<Flex>(&ops.node);
-        if let [Some(parent)] = ops.parents {
-            grads.register::<Flex>(parent.id, ops.state.apply(grad));
-        }
+        unary_backward(ops, grads, |mask, grad| mask.apply(grad));
     }
 }
 
