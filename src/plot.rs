@@ -80,34 +80,20 @@ fn draw_on<DB: DrawingBackend>(area: &Area<DB>, runs: &[RunCurves], same: bool) 
         )
         .map_err(err)?;
         // Perplexity on a log scale is the loss on a linear one, labelled with exp(loss).
-        let panels = runs
-            .iter()
-            .map(|r| Panel {
-                main: &r.history.val_loss,
-                extra: Vec::new(),
-            })
-            .collect::<Vec<_>>();
         draw_panel(
             &bottom,
             runs,
-            &panels,
+            &only(runs, |h| &h.val_loss),
             "validation perplexity (log scale)",
             "perplexity",
             Labels::Exp,
         )
         .map_err(err)?;
     } else {
-        let panels = runs
-            .iter()
-            .map(|r| Panel {
-                main: &r.history.val_bits_per_char,
-                extra: Vec::new(),
-            })
-            .collect::<Vec<_>>();
         draw_panel(
             area,
             runs,
-            &panels,
+            &only(runs, |h| &h.val_bits_per_char),
             "validation bits per character (the runs use different tokenizers: per-token loss \
              and perplexity are not comparable)",
             "bits / character",
@@ -123,6 +109,16 @@ fn draw_on<DB: DrawingBackend>(area: &Area<DB>, runs: &[RunCurves], same: bool) 
 struct Panel<'a> {
     main: &'a [Point],
     extra: Vec<&'a [Point]>,
+}
+
+/// One curve per run: the series `pick` takes from its history, nothing drawn beside it.
+fn only<'a>(runs: &[RunCurves<'a>], pick: fn(&'a History) -> &'a Vec<Point>) -> Vec<Panel<'a>> {
+    runs.iter()
+        .map(|r| Panel {
+            main: pick(r.history),
+            extra: Vec::new(),
+        })
+        .collect()
 }
 
 fn run_color(i: usize) -> RGBColor {

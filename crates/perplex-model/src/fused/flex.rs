@@ -47,86 +47,99 @@ fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
 }
 
 /// Target ids of a `[rows]` integer tensor, checked against the vocabulary size.
-pub(super) fn target_ids(targets: &FlexTensor, vocab: usize) -> Vec<u32> {
+fn target_ids(targets: &FlexTensor, vocab: usize) -> Vec<u32> {
+    fn checked<T: Copy + Into<i64>>(ids: Option<&[T]>, vocab: usize) -> Vec<u32> {
+        let ids = ids.expect("contiguous targets");
+        ids.iter()
+            .map(|&id| {
+                let id: i64 = id.into();
+                assert!(
+                    (0..vocab as i64).contains(&id),
+                    "target id {id} is outside the vocabulary of {vocab}"
+                );
+                id as u32
+            })
+            .collect()
+    }
     let targets = targets.to_contiguous();
-    let ids: Vec<i64> = match targets.dtype() {
-        DType::I64 => targets.as_slice::<i64>().map(<[i64]>::to_vec),
-        DType::I32 => targets
-            .as_slice::<i32>()
-            .map(|s| s.iter().map(|&v| v as i64).collect()),
-        DType::U32 => targets
-            .as_slice::<u32>()
-            .map(|s| s.iter().map(|&v| v as i64).collect()),
+    match targets.dtype() {
+        DType::I64 => checked(targets.as_slice::<i64>(), vocab),
+        DType::I32 => checked(targets.as_slice::<i32>(), vocab),
+        DType::U32 => checked(targets.as_slice::<u32>(), vocab),
         other => panic!("target ids must be integers, not {other:?}"),
     }
-    .expect("contiguous targets");
-    ids.into_iter()
-        .map(|id| {
-            assert!(
-                (0..vocab as i64).contains(&id),
-                "target id {id} is outside the vocabulary of {vocab}"
-            );
-            id as u32
-        })
-        .collect()
 }
 
-/// `[rows, vocab]` logits → per-row `(nll, logsumexp)`, both in nats.
-pub(super) fn nll_forward(logits: &FlexTensor, targets: &[u32]) -> (Vec<f32>, Vec<f32>) {
+/// What the cross-entropy's backward pass needs: the logits, the targets and each row's
+/// logsumexp (nats).
+#[derive(Clone, Debug)]
+pub(super) struct NllState {
+    logits: FlexTensor,
+    targets: Vec<u32>,
+    logsumexp: Vec<f32>,
+}
+
+/// `[rows, vocab]` logits and `[rows]` targets → `[rows]` NLL in nats, and the state its
+/// backward pass needs.
+pub(super) fn nll_forward(logits: FlexTensor, targets: &FlexTensor) -> (NllState, FlexTensor) {
+    let logits = dense(logits);
     let [rows, vocab] = logits.layout().shape().dims::<2>();
+    let targets = target_ids(targets, vocab);
     assert_eq!(targets.len(), rows, "one target per row of logits");
     let mut nll = vec![0.0f32; rows];
-    let mut lse = vec![0.0f32; rows];
+    let mut logsumexp = vec![0.0f32; rows];
     nll.par_iter_mut()
-        .zip(lse.par_iter_mut())
-        .zip(values(logits).par_chunks(vocab))
+        .zip(logsumexp.par_iter_mut())
+        .zip(values(&logits).par_chunks(vocab))
         .zip(targets.par_iter())
         .for_each(|(((nll, lse), row), &target)| {
             let (max, sum) = kernels::max_and_sum_exp(row);
             *lse = max + sum.ln();
             *nll = *lse - row[target as usize];
         });
-    (nll, lse)
+    let state = NllState {
+        logits,
+        targets,
+        logsumexp,
+    };
+    (state, tensor(nll, Shape::new([rows])))
 }
 
-/// The forward op: `[rows, vocab]` logits and `[rows]` targets → `[rows]` NLL in nats.
-pub(super) fn nll(logits: FlexTensor, targets: FlexTensor) -> FlexTensor {
-    let logits = dense(logits);
-    let [rows, vocab] = logits.layout().shape().dims::<2>();
-    let (nll, _) = nll_forward(&logits, &target_ids(&targets, vocab));
-    tensor(nll, Shape::new([rows]))
+impl NllState {
+    /// `∂loss/∂logits = grad · (softmax − onehot(target))`, written over the logits' own
+    /// buffer when nothing else holds it.
+    pub(super) fn backward(self, grad: FlexTensor) -> FlexTensor {
+        let Self {
+            mut logits,
+            targets,
+            logsumexp,
+        } = self;
+        let grad = dense(grad);
+        let grad = values(&grad);
+        let [_, vocab] = logits.layout().shape().dims::<2>();
+        values_mut(&mut logits)
+            .par_chunks_mut(vocab)
+            .enumerate()
+            .for_each(|(row_index, row)| {
+                let g = grad[row_index];
+                kernels::scaled_softmax_in_place(row, logsumexp[row_index], g);
+                row[targets[row_index] as usize] -= g;
+            });
+        logits
+    }
 }
 
-/// `∂loss/∂logits = grad · (softmax − onehot(target))`, written over the logits' own buffer
-/// when nothing else holds it.
-pub(super) fn nll_backward(
-    mut logits: FlexTensor,
-    targets: &[u32],
-    logsumexp: &[f32],
-    grad: FlexTensor,
-) -> FlexTensor {
-    let grad = dense(grad);
-    let grad = values(&grad);
-    let [_, vocab] = logits.layout().shape().dims::<2>();
-    values_mut(&mut logits)
-        .par_chunks_mut(vocab)
-        .enumerate()
-        .for_each(|(row_index, row)| {
-            let g = grad[row_index];
-            kernels::scaled_softmax_in_place(row, logsumexp[row_index], g);
-            row[targets[row_index] as usize] -= g;
-        });
-    logits
-}
-
-/// Exact GELU of `x`, into a new tensor.
-pub(super) fn gelu(x: &FlexTensor) -> FlexTensor {
-    let input = values(x);
+/// Exact GELU of `x`, into a new tensor; returns the (dense) input too, which the backward
+/// pass needs.
+pub(super) fn gelu_forward(x: FlexTensor) -> (FlexTensor, FlexTensor) {
+    let x = dense(x);
+    let input = values(&x);
     let mut out = vec![0.0f32; input.len()];
     out.par_chunks_mut(CHUNK)
         .zip(input.par_chunks(CHUNK))
         .for_each(|(out, x)| kernels::gelu(x, out));
-    tensor(out, x.layout().shape().clone())
+    let out = tensor(out, x.layout().shape().clone());
+    (x, out)
 }
 
 /// `grad · GELU'(x)`, over `grad`'s buffer when nothing else holds it.

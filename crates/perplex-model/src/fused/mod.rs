@@ -14,7 +14,8 @@
 //!   instead of storing it.
 //!
 //! They run on the CPU backend only; on other devices the same functions fall back to Burn's
-//! own ops, with the same numbers up to float rounding.
+//! own ops: the cross-entropy and GELU agree up to float rounding, while dropout there draws
+//! its masks from Burn's generator, so runs with dropout differ between devices.
 
 mod flex;
 mod kernels;
@@ -30,7 +31,7 @@ use burn::nn::Dropout;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{DType, Int, Tensor};
 
-use flex::DropoutMask;
+use flex::{DropoutMask, NllState};
 
 /// The fused ops, as a Burn backend extension: implemented for the CPU backend and for
 /// autodiff over it.
@@ -46,11 +47,11 @@ pub trait FusedOps: Backend {
 
 impl FusedOps for Flex {
     fn fused_nll(logits: FlexTensor, targets: FlexTensor) -> FlexTensor {
-        flex::nll(logits, targets)
+        flex::nll_forward(logits, &targets).1
     }
 
     fn fused_gelu(x: FlexTensor) -> FlexTensor {
-        flex::gelu(&flex::dense(x))
+        flex::gelu_forward(x).1
     }
 
     fn fused_dropout(x: FlexTensor, prob: f64) -> FlexTensor {
@@ -72,17 +73,15 @@ fn unary_backward<S>(
 }
 
 /// Backward of [`FusedOps::fused_nll`]; keeps the logits, the targets and each row's
-/// logsumexp.
+/// logsumexp ([`NllState`]).
 #[derive(Debug)]
 struct NllBackward;
 
 impl Backward<Flex, 1> for NllBackward {
-    type State = (FlexTensor, Vec<u32>, Vec<f32>);
+    type State = NllState;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        unary_backward(ops, grads, |(logits, targets, logsumexp), grad| {
-            flex::nll_backward(logits, &targets, &logsumexp, grad)
-        });
+        unary_backward(ops, grads, NllState::backward);
     }
 }
 
@@ -110,50 +109,36 @@ impl Backward<Flex, 1> for DropoutBackward {
     }
 }
 
+/// Records a one-input op on the autodiff graph: `forward` computes the output and the state
+/// `op`'s backward step keeps (the state is dropped when the input is not tracked).
+fn record<C: CheckpointStrategy, O: Backward<Flex, 1>>(
+    op: O,
+    input: FloatTensor<Autodiff<Flex, C>>,
+    forward: impl FnOnce(FlexTensor) -> (O::State, FlexTensor),
+) -> FloatTensor<Autodiff<Flex, C>> {
+    match op.prepare::<C>([input.node()]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let (state, output) = forward(input.into_primitive());
+            prep.finish(state, output)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(input.into_primitive()).1),
+    }
+}
+
 impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
     fn fused_nll(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {
-        match NllBackward
-            .prepare::<C>([logits.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let logits = flex::dense(logits.into_primitive());
-                let [rows, vocab] = logits.layout().shape().dims::<2>();
-                let targets = flex::target_ids(&targets, vocab);
-                let (nll, logsumexp) = flex::nll_forward(&logits, &targets);
-                let nll = FlexTensor::from_data(burn::tensor::TensorData::new(nll, [rows]));
-                prep.finish((logits, targets, logsumexp), nll)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(flex::nll(logits.into_primitive(), targets)),
-        }
+        record::<C, _>(NllBackward, logits, |logits| {
+            flex::nll_forward(logits, &targets)
+        })
     }
 
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match GeluBackward
-            .prepare::<C>([x.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let x = flex::dense(x.into_primitive());
-                let y = flex::gelu(&x);
-                prep.finish(x, y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(flex::gelu(&flex::dense(x.into_primitive()))),
-        }
+        record::<C, _>(GeluBackward, x, flex::gelu_forward)
     }
 
     fn fused_dropout(x: FloatTensor<Self>, prob: f64) -> FloatTensor<Self> {
         let mask = DropoutMask::draw(prob);
-        match DropoutBackward
-            .prepare::<C>([x.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(mask, mask.apply(x.into_primitive())),
-            OpsKind::UnTracked(prep) => prep.finish(mask.apply(x.into_primitive())),
-        }
+        record::<C, _>(DropoutBackward, x, |x| (mask, mask.apply(x)))
     }
 }
 
