@@ -117,15 +117,32 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", error_chain(&err));
-            match err.downcast_ref::<perplex_train::TrainError>() {
-                Some(perplex_train::TrainError::Interrupted { .. }) => {
-                    ExitCode::from(EXIT_INTERRUPTED as u8)
-                }
-                Some(perplex_train::TrainError::NonFinite { .. }) => {
-                    ExitCode::from(EXIT_NON_FINITE)
-                }
-                _ => ExitCode::FAILURE,
-            }
+            ExitCode::from(exit_status(&err))
         }
+    }
+}
+
+/// The exit status of a failed command: 130 for a run stopped by a signal after saving, 3
+/// for a non-finite loss, 1 for everything else.
+fn exit_status(err: &anyhow::Error) -> u8 {
+    match err.downcast_ref::<perplex_train::TrainError>() {
+        Some(perplex_train::TrainError::Interrupted { .. }) => EXIT_INTERRUPTED as u8,
+        Some(perplex_train::TrainError::NonFinite { .. }) => EXIT_NON_FINITE,
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perplex_train::TrainError;
+
+    #[test]
+    fn each_way_a_run_stops_has_its_documented_exit_status() {
+        let status = |e: TrainError| exit_status(&anyhow::Error::from(e));
+        assert_eq!(status(TrainError::NonFinite { step: 7 }), 3);
+        assert_eq!(status(TrainError::Interrupted { step: 7 }), 130);
+        assert_eq!(status(TrainError::DataCheck("leak".into())), 1);
+        assert_eq!(exit_status(&anyhow::anyhow!("bad flag")), 1);
     }
 }

@@ -205,81 +205,21 @@ fn draw_panel<DB: DrawingBackend>(
     draw_curves(&mut chart, runs, panels, (lo, hi))
 }
 
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
 fn draw_curves<'a, DB>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    chart: &mut Chart<'a, DB>,
     runs: &[RunCurves],
     panels: &[Panel],
-    (lo, hi): (f64, f64),
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
+    range: (f64, f64),
+) -> DrawResult<DB>
 where
     DB: DrawingBackend + 'a,
 {
-    let finite = |p: &[Point]| -> Vec<(f64, f64)> {
-        p.iter()
-            .filter(|(_, v)| v.is_finite())
-            .map(|&(s, v)| (s as f64, v))
-            .collect()
-    };
     for (i, (run, panel)) in runs.iter().zip(panels).enumerate() {
-        let color = run_color(i);
-        for (j, extra) in panel.extra.iter().enumerate() {
-            let points = finite(extra);
-            if j == 0 {
-                chart.draw_series(LineSeries::new(points, color.mix(0.45).stroke_width(1)))?;
-            } else {
-                chart.draw_series(
-                    points
-                        .into_iter()
-                        .map(|p| Circle::new(p, 2, color.mix(0.7).filled())),
-                )?;
-            }
-        }
-        let main = finite(panel.main);
-        chart
-            .draw_series(LineSeries::new(main.clone(), color.stroke_width(3)))?
-            .label(run.name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
-            });
-        // The best checkpoint: a ring on the main curve at the best validation loss's step.
-        if let Some((best, _)) = run.history.best
-            && let Some(&p) = main.iter().find(|(s, _)| *s == best as f64)
-        {
-            let font = ("sans-serif", 14).into_font().color(&color);
-            chart.draw_series([EmptyElement::at(p)
-                + Circle::new((0, 0), 8, color.stroke_width(3))
-                + Text::new(format!("best @{best}"), (-20, 12), font)])?;
-        }
-        // Signal onsets: a tick at the top of the panel with the signal's name, staggered so
-        // that neighbouring names do not overwrite each other.
-        for (k, &(step, kind)) in run.history.onsets.iter().enumerate() {
-            let c = signal_color(kind);
-            let x = step as f64;
-            let row = (i + k) % 3;
-            let y_top = lerp(lo, hi, 0.97 - 0.05 * row as f64);
-            let y_low = lerp(lo, hi, 0.80);
-            chart.draw_series([PathElement::new(
-                vec![(x, y_low), (x, y_top)],
-                c.stroke_width(2),
-            )])?;
-            chart.draw_series([Text::new(
-                kind.name(),
-                (x, y_top),
-                ("sans-serif", 12).into_font().color(&c),
-            )])?;
-        }
-        // The stop: a vertical black line over the whole panel.
-        if let Some((step, why)) = &run.stop {
-            let x = *step as f64;
-            chart.draw_series([PathElement::new(
-                vec![(x, lo), (x, hi)],
-                BLACK.stroke_width(2),
-            )])?;
-            let font = ("sans-serif", 14).into_font().color(&BLACK);
-            chart.draw_series([EmptyElement::at((x, lerp(lo, hi, 0.5)))
-                + Text::new(format!("stop @{step}:"), (6, -16), font.clone())
-                + Text::new(why.clone(), (6, 0), font)])?;
-        }
+        draw_run(chart, i, run, panel)?;
+        draw_marks(chart, i, run, range)?;
     }
     chart
         .configure_series_labels()
@@ -288,6 +228,93 @@ where
         .border_style(BLACK)
         .label_font(("sans-serif", 14))
         .draw()
+}
+
+/// The finite points of a curve, steps as x.
+fn finite(p: &[Point]) -> Vec<(f64, f64)> {
+    p.iter()
+        .filter(|(_, v)| v.is_finite())
+        .map(|&(s, v)| (s as f64, v))
+        .collect()
+}
+
+/// Run `i`'s curves: the thin and dotted extras, the thick main curve with its legend entry,
+/// and a ring at the best checkpoint.
+fn draw_run<'a, DB>(
+    chart: &mut Chart<'a, DB>,
+    i: usize,
+    run: &RunCurves,
+    panel: &Panel,
+) -> DrawResult<DB>
+where
+    DB: DrawingBackend + 'a,
+{
+    let color = run_color(i);
+    for (j, extra) in panel.extra.iter().enumerate() {
+        let points = finite(extra);
+        if j == 0 {
+            chart.draw_series(LineSeries::new(points, color.mix(0.45).stroke_width(1)))?;
+        } else {
+            chart.draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 2, color.mix(0.7).filled())),
+            )?;
+        }
+    }
+    let main = finite(panel.main);
+    chart
+        .draw_series(LineSeries::new(main.clone(), color.stroke_width(3)))?
+        .label(run.name)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));
+    // The best checkpoint: a ring on the main curve at the best validation loss's step.
+    if let Some((best, _)) = run.history.best
+        && let Some(&p) = main.iter().find(|(s, _)| *s == best as f64)
+    {
+        let font = ("sans-serif", 14).into_font().color(&color);
+        chart.draw_series([EmptyElement::at(p)
+            + Circle::new((0, 0), 8, color.stroke_width(3))
+            + Text::new(format!("best @{best}"), (-20, 12), font)])?;
+    }
+    Ok(())
+}
+
+/// Run `i`'s signal onsets (a tick at the top of the panel with the signal's name, staggered
+/// so that neighbouring names do not overwrite each other) and its stop (a black line).
+fn draw_marks<'a, DB>(
+    chart: &mut Chart<'a, DB>,
+    i: usize,
+    run: &RunCurves,
+    (lo, hi): (f64, f64),
+) -> DrawResult<DB>
+where
+    DB: DrawingBackend + 'a,
+{
+    for (k, &(step, kind)) in run.history.onsets.iter().enumerate() {
+        let c = signal_color(kind);
+        let x = step as f64;
+        let row = (i + k) % 3;
+        let y_top = lerp(lo, hi, 0.97 - 0.05 * row as f64);
+        let y_low = lerp(lo, hi, 0.80);
+        chart.draw_series([PathElement::new(
+            vec![(x, y_low), (x, y_top)],
+            c.stroke_width(2),
+        )])?;
+        let font = ("sans-serif", 12).into_font().color(&c);
+        chart.draw_series([Text::new(kind.name(), (x, y_top), font)])?;
+    }
+    if let Some((step, why)) = &run.stop {
+        let x = *step as f64;
+        chart.draw_series([PathElement::new(
+            vec![(x, lo), (x, hi)],
+            BLACK.stroke_width(2),
+        )])?;
+        let font = ("sans-serif", 14).into_font().color(&BLACK);
+        chart.draw_series([EmptyElement::at((x, lerp(lo, hi, 0.5)))
+            + Text::new(format!("stop @{step}:"), (6, -16), font.clone())
+            + Text::new(why.clone(), (6, 0), font)])?;
+    }
+    Ok(())
 }
 
 /// The value a fraction `t` of the way from `lo` to `hi`.

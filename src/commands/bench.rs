@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use perplex_train::bench::bench;
 use perplex_train::{RunConfig, TrainData};
@@ -41,16 +41,13 @@ pub struct BenchArgs {
 /// Runs `perplex bench`.
 pub fn run(args: BenchArgs) -> Result<()> {
     let config = RunConfig::load(&args.config, &args.overrides)?;
-    config
-        .validate()
-        .with_context(|| format!("{}: invalid config", shown(&args.config)))?;
     if args.steps == 0 {
         anyhow::bail!("--steps must be at least 1");
     }
     let device = device(&args.device)?;
     let dir = args.data.resolve();
     ensure_corpus(&dir)?;
-    let data = TrainData::prepare(&dir, &config.data)?;
+    let data = TrainData::prepare(&dir, config.data())?;
     let r = bench(&config, &data, &device, args.steps, args.warmup, args.eval)?;
     if args.json {
         print_json(&r);

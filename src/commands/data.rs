@@ -6,9 +6,8 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use perplex_data::corpus::{Corpus, read_lines};
 use perplex_data::fetch::{fetch_ptb, ptb_base_url};
-use perplex_data::hygiene::{DEFAULT_NGRAM, HygieneReport, SplitShares, assign};
+use perplex_data::hygiene::{DEFAULT_NGRAM, HygieneReport, SplitShares, hash_split};
 use perplex_data::markov::{ChainSpec, MarkovChain, sample_corpus};
-use perplex_data::synth::write_ptb_layout;
 use perplex_data::{CorpusTokenizer, DataDir, Split};
 use serde::Serialize;
 
@@ -252,19 +251,7 @@ fn split(args: SplitArgs) -> Result<()> {
         args.test
     );
     let lines = read_lines(&args.input)?;
-    let mut corpus = Corpus {
-        train: Vec::new(),
-        valid: Vec::new(),
-        test: Vec::new(),
-    };
-    for line in &lines {
-        match assign(line, &shares) {
-            Some(Split::Train) => corpus.train.push(line.trim().to_owned()),
-            Some(Split::Valid) => corpus.valid.push(line.trim().to_owned()),
-            Some(Split::Test) => corpus.test.push(line.trim().to_owned()),
-            None => {}
-        }
-    }
+    let corpus = hash_split(&lines, &shares);
     for split in Split::ALL {
         anyhow::ensure!(
             !corpus.split(split).is_empty(),
@@ -280,7 +267,7 @@ fn split(args: SplitArgs) -> Result<()> {
         );
     }
     let dir = DataDir::new(&args.out);
-    write_ptb_layout(&corpus, &dir)?;
+    dir.write(&corpus)?;
     let sizes: Vec<SplitSizes> = Split::ALL
         .iter()
         .map(|&s| SplitSizes {
@@ -314,8 +301,7 @@ fn synth(args: SynthArgs) -> Result<()> {
     };
     let chain = MarkovChain::new(spec).map_err(anyhow::Error::msg)?;
     let sampled = sample_corpus(&chain, args.tokens, args.seed.wrapping_add(1));
-    let dir = DataDir::new(&args.out);
-    write_ptb_layout(&sampled.corpus, &dir)?;
+    DataDir::new(&args.out).write(&sampled.corpus)?;
     let path = args.out.join("entropy.json");
     let json = serde_json::to_string_pretty(&sampled.report).expect("reports serialise");
     std::fs::write(&path, format!("{json}\n")).with_context(|| shown(&path))?;

@@ -4,14 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use perplex_data::{CorpusTokenizer, DataDir, Split};
-use perplex_train::checkpoint;
-use perplex_train::corpus_tokenizer;
+use perplex_data::Split;
 use perplex_train::evaluate::evaluate;
 use perplex_train::{CheckpointKind, RunDir};
 use serde::Serialize;
 
-use super::{device, ensure_corpus, print_json, read_run_config, shown};
+use super::{device, ensure_corpus, print_json, shown};
 use crate::DataDirArg;
 
 /// Flags of `perplex eval`.
@@ -53,31 +51,18 @@ struct EvalReport {
 
 /// Runs `perplex eval`.
 pub fn run(args: EvalArgs) -> Result<()> {
-    let run = RunDir::new(&args.run);
-    let config = read_run_config(&run)?;
-    let tokenizer = CorpusTokenizer::load(&run.tokenizer())?;
-    let path = run.checkpoint(args.checkpoint);
+    let run = RunDir::open(&args.run)?;
     let device = device(&args.device)?;
-    let (model, meta) = checkpoint::load(&path, &device)?;
-    let fingerprint = tokenizer.fingerprint()?;
-    if meta.tokenizer_sha256 != fingerprint {
-        anyhow::bail!(
-            "{}: the checkpoint was trained with tokenizer {} but {} is {}; the ids would \
-             mean other words",
-            shown(&path),
-            meta.tokenizer_sha256,
-            shown(&run.tokenizer()),
-            fingerprint
-        );
-    }
+    let (model, meta) = run.checkpoint(args.checkpoint, &device)?;
     let data_dir = args.data.resolve();
     ensure_corpus(&data_dir)?;
-    refuse_other_tokenizer(&data_dir, &config, &fingerprint, &run)?;
+    run.check_corpus(&data_dir)?;
     let lines = data_dir.read_split(args.split)?;
-    let encoded = tokenizer.encode_lines(&lines)?;
-    let sum = evaluate(&model, &encoded.ids, config.train.eval_batch());
+    let ids = run.tokenizer.encode_lines(&lines)?.ids;
+    let sum = evaluate(&model, &ids, run.config.train().eval_batch());
+    let path = run.dir.checkpoint(args.checkpoint);
     let report = EvalReport {
-        run: shown(run.root()),
+        run: shown(run.dir.root()),
         checkpoint: shown(&path),
         step: meta.step,
         split: args.split,
@@ -111,30 +96,6 @@ pub fn run(args: EvalArgs) -> Result<()> {
             "  logged in training {:.6} nats/token, ppl {:.4} ({verdict})",
             logged,
             logged.exp()
-        );
-    }
-    Ok(())
-}
-
-/// Refuses a corpus whose tokenizer (the one the run's config makes from it) is not the run's:
-/// its ids would mean other words, and the perplexity would not be comparable with the run's.
-fn refuse_other_tokenizer(
-    data_dir: &DataDir,
-    config: &perplex_train::RunConfig,
-    run_fingerprint: &str,
-    run: &RunDir,
-) -> Result<()> {
-    let train = data_dir.read_split(Split::Train)?;
-    let data_fingerprint = corpus_tokenizer(data_dir, &config.data, &train)?.fingerprint()?;
-    if data_fingerprint != run_fingerprint {
-        anyhow::bail!(
-            "{}: this corpus's tokenizer (sha256 {}) is not the run's ({}, {}); perplexity is \
-             only comparable under one tokenizer. Point --data-dir (or PERPLEX_DATA_DIR) at \
-             the corpus the run was trained on",
-            shown(data_dir.root()),
-            &data_fingerprint[..12],
-            &run_fingerprint[..12.min(run_fingerprint.len())],
-            shown(&run.tokenizer())
         );
     }
     Ok(())

@@ -4,9 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use perplex_data::CorpusTokenizer;
 use perplex_train::generate::{SampleOptions, generate};
-use perplex_train::{CheckpointKind, RunDir, checkpoint};
+use perplex_train::{CheckpointKind, RunDir};
 
 use super::device;
 
@@ -44,9 +43,9 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     if !(args.temperature >= 0.0 && args.temperature.is_finite()) {
         anyhow::bail!("--temperature {} must be ≥ 0", args.temperature);
     }
-    let run = RunDir::new(&args.run);
-    let tokenizer = CorpusTokenizer::load(&run.tokenizer())?;
-    let (model, _) = checkpoint::load(&run.checkpoint(args.checkpoint), &device(&args.device)?)?;
+    let run = RunDir::open(&args.run)?;
+    let tokenizer = &run.tokenizer;
+    let (model, _) = run.checkpoint(args.checkpoint, &device(&args.device)?)?;
     let mut prompt = tokenizer.encode_text(&args.prompt)?;
     if prompt.is_empty() {
         prompt.push(tokenizer.eos_id());

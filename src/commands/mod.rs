@@ -1,4 +1,4 @@
-//! One module per subcommand; each parses nothing itself and only wires flags to the crates.
+//! One module per subcommand: each parses its flags, calls the crates, and prints.
 
 pub mod bench;
 pub mod data;
@@ -14,7 +14,6 @@ use std::path::Path;
 use anyhow::Result;
 use perplex_data::DataDir;
 use perplex_data::fetch::{FetchOutcome, fetch_ptb, ptb_base_url};
-use perplex_train::{RunConfig, RunDir};
 
 /// Makes sure the corpus is on disk, downloading PTB into `dir` (and saying so) when a split
 /// file is missing.
@@ -43,17 +42,6 @@ pub fn report_fetch(outcomes: &[FetchOutcome]) {
             }
         }
     }
-}
-
-/// Reads the resolved config a run saved.
-pub fn read_run_config(run: &RunDir) -> Result<RunConfig> {
-    if !run.root().is_dir() {
-        anyhow::bail!(
-            "{}: no such run directory (runs are written by `perplex train`)",
-            run.root().display()
-        );
-    }
-    Ok(RunConfig::load(&run.config(), &[])?)
 }
 
 /// The device of a `--device` flag.

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 use perplex_monitor::history::{History, same_tokenizer};
-use perplex_monitor::read_metrics;
-use perplex_train::{RunDir, RunSummary};
+use perplex_monitor::sinks::jsonl::read_records;
+use perplex_train::{RunDir, RunSummary, StopReason};
 use serde::Serialize;
 
 use crate::plot::{RunCurves, draw};
@@ -87,11 +87,13 @@ pub fn run(args: ReportArgs) -> Result<()> {
     let curves: Vec<RunCurves> = loaded
         .iter()
         .zip(&reports)
-        .map(|((name, history, _), r)| RunCurves {
+        .map(|((name, history, summary), r)| RunCurves {
             name,
             history,
-            stop: (r.stop_reason != "max_steps" && r.stop_reason != "running")
-                .then(|| (r.steps, stop_label(r))),
+            stop: summary
+                .as_ref()
+                .and_then(stop_mark)
+                .map(|label| (r.steps, label)),
         })
         .collect();
     let (png, svg) = (out.join("report.png"), out.join("report.svg"));
@@ -123,14 +125,8 @@ fn load(dir: &Path) -> Result<(String, History, Option<RunSummary>)> {
             dir.display()
         );
     }
-    let history = History::from_records(&read_metrics(&metrics)?);
-    let summary = match std::fs::read_to_string(run.summary()) {
-        Ok(text) => Some(
-            serde_json::from_str(&text)
-                .with_context(|| format!("{}: not a run summary", run.summary().display()))?,
-        ),
-        Err(_) => None,
-    };
+    let history = History::from_records(&read_records(&metrics)?);
+    let summary = RunSummary::read(&run.summary())?;
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -140,13 +136,8 @@ fn load(dir: &Path) -> Result<(String, History, Option<RunSummary>)> {
 
 fn run_report(name: &str, h: &History, summary: Option<&RunSummary>) -> RunReport {
     let stop_reason = summary
-        .map(|s| {
-            serde_json::to_value(s.stop_reason)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        })
-        .unwrap_or_else(|| "running".into());
+        .map_or("running", |s| s.stop_reason.name())
+        .to_owned();
     let early = summary.and_then(|s| s.early_stop.as_ref());
     RunReport {
         name: name.to_owned(),
@@ -161,7 +152,7 @@ fn run_report(name: &str, h: &History, summary: Option<&RunSummary>) -> RunRepor
                 .map(|p| p.1)
         }),
         stop_reason,
-        stop_evidence: early.map(|e| format!("{:?}: {}", e.cause, e.evidence)),
+        stop_evidence: early.map(ToString::to_string),
         health: summary.and_then(|s| s.health).or_else(|| h.run_health()),
         onsets: h
             .onsets
@@ -172,10 +163,13 @@ fn run_report(name: &str, h: &History, summary: Option<&RunSummary>) -> RunRepor
     }
 }
 
-fn stop_label(r: &RunReport) -> String {
-    match &r.stop_evidence {
-        Some(e) => e.split(':').next().unwrap_or(e).to_lowercase(),
-        None => r.stop_reason.clone(),
+/// The label of a run's stop line in the picture: early stopping's cause, or why else it
+/// ended before its last step (none when it ran to the end).
+fn stop_mark(summary: &RunSummary) -> Option<String> {
+    match (summary.stop_reason, &summary.early_stop) {
+        (StopReason::MaxSteps, _) => None,
+        (_, Some(decision)) => Some(decision.cause.name().to_owned()),
+        (reason, None) => Some(reason.name().to_owned()),
     }
 }
 

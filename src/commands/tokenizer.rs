@@ -81,7 +81,7 @@ pub fn run(command: TokenizerCommand) -> Result<()> {
         print_json(&summary);
     } else {
         println!(
-            "{}: {:?} tokenizer, {} types, sha256 {}; on its input: {} tokens for {} lines, {:.2} \
+            "{}: {} tokenizer, {} types, sha256 {}; on its input: {} tokens for {} lines, {:.2} \
              characters per token",
             summary.path,
             summary.kind,

@@ -1,12 +1,10 @@
 //! `perplex train`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use std::sync::atomic::Ordering;
-
-use perplex_train::hygiene::{check_data, save_data_check};
 use perplex_train::{Control, RunConfig, RunDir, TrainData};
 
 use super::{device, ensure_corpus, shown};
@@ -48,34 +46,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let data_dir = args.data.resolve();
     let summary = match (&args.resume, &args.config) {
         (Some(dir), _) => {
-            let run = RunDir::new(dir);
-            if !run.state().is_file() {
-                anyhow::bail!(
-                    "{}: no saved state to resume from (is this a perplex run directory?)",
-                    shown(&run.state())
-                );
-            }
-            let config = super::read_run_config(&run)?;
+            let run = RunDir::open(dir)?;
             ensure_corpus(&data_dir)?;
-            let data = TrainData::prepare(&data_dir, &config.data)?;
-            perplex_train::resume(&data, &run, &device, &control)?
+            let data = run.data(&data_dir)?;
+            perplex_train::resume(&run, &data, &device, &control)?
         }
         (None, Some(config_path)) => {
             let config = RunConfig::load(config_path, &args.overrides)?;
-            config
-                .validate()
-                .with_context(|| format!("{}: invalid config", shown(config_path)))?;
-            let run = new_run_dir(&args, config_path)?;
+            let run = RunDir::create(
+                args.runs_dir.join(run_name(&args, config_path)),
+                args.overwrite,
+            )?;
             ensure_corpus(&data_dir)?;
-            // Read once: the run uses train and valid, the data check all three splits.
-            let corpus = data_dir.read_all()?;
-            let data =
-                TrainData::from_lines(&data_dir, &config.data, &corpus.train, &corpus.valid)?;
-            let check = check_data(&data_dir, &corpus, &data.tokenizer, &config.data)?;
-            std::fs::create_dir_all(run.root()).with_context(|| {
-                format!("{}: cannot create the run directory", shown(run.root()))
-            })?;
-            save_data_check(&run, &check)?;
+            let data = TrainData::for_new_run(&data_dir, &config, &run)?;
             tracing::info!("run directory: {}", shown(run.root()));
             perplex_train::train(&config, &data, &run, &device, &control)?
         }
@@ -99,29 +82,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// The run directory a new run will write, refusing an existing one unless `--overwrite`.
-fn new_run_dir(args: &TrainArgs, config_path: &std::path::Path) -> Result<RunDir> {
-    let name = match &args.run_name {
+/// The run's name: `--run-name`, else the config file's name without its extension.
+fn run_name(args: &TrainArgs, config_path: &Path) -> String {
+    match &args.run_name {
         Some(name) => name.clone(),
         None => config_path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "run".into()),
-    };
-    let run = RunDir::new(args.runs_dir.join(&name));
-    if run.root().exists() {
-        if !args.overwrite {
-            anyhow::bail!(
-                "{}: the run directory already exists; continue it with --resume {}, choose \
-                 another --run-name, or pass --overwrite to replace it",
-                shown(run.root()),
-                shown(run.root())
-            );
-        }
-        std::fs::remove_dir_all(run.root())
-            .with_context(|| format!("{}: cannot remove", shown(run.root())))?;
     }
-    Ok(run)
 }
 
 /// A stop flag set by the first SIGINT or SIGTERM (the loop then finishes its step, saves

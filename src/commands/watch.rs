@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use perplex_monitor::DetectorConfig;
-use perplex_monitor::watch::{Columns, Row, Verdict, Watcher, csv_rows, json_rows};
+use perplex_monitor::watch::{Columns, Row, Said, csv_rows, feed, json_rows};
+use perplex_monitor::{DetectorConfig, EarlyStoppingConfig, Monitor};
 
 /// Flags of `perplex watch`.
 #[derive(Debug, Args)]
@@ -36,14 +36,14 @@ pub fn run(args: WatchArgs) -> Result<()> {
         train: args.train_col.clone(),
         val: args.val_col.clone(),
     };
-    let mut watcher = Watcher::new(DetectorConfig::default());
+    let mut monitor = Monitor::new(DetectorConfig::default(), EarlyStoppingConfig::default());
     let shown = args.file.display().to_string();
     let is_csv = args.file.extension().is_some_and(|e| e == "csv");
     if is_csv {
         anyhow::ensure!(!args.follow, "--follow reads JSON lines only");
         let text = std::fs::read_to_string(&args.file).with_context(|| shown.clone())?;
         let rows = csv_rows(&text, &cols).with_context(|| shown.clone())?;
-        rows.into_iter().for_each(|row| report(&mut watcher, row));
+        rows.into_iter().for_each(|row| report(&mut monitor, row));
     } else {
         let file = std::fs::File::open(&args.file).with_context(|| shown.clone())?;
         let mut reader = BufReader::new(file);
@@ -67,39 +67,30 @@ pub fn run(args: WatchArgs) -> Result<()> {
                 continue;
             }
             let rows = json_rows(line.trim(), number, &cols).with_context(|| shown.clone())?;
-            rows.into_iter().for_each(|row| report(&mut watcher, row));
+            rows.into_iter().for_each(|row| report(&mut monitor, row));
         }
     }
-    match watcher.run_health() {
+    match monitor.run_health() {
         Some(health) => println!("run health {health:.0}/100"),
         None => println!("no validation losses found (looked for `{}`)", args.val_col),
     }
     Ok(())
 }
 
-/// Feeds a row and prints what the detectors said.
-fn report(watcher: &mut Watcher, row: Row) {
-    let Some(Verdict {
-        step,
-        signals,
-        health,
-    }) = watcher.feed(row)
-    else {
-        return;
-    };
-    let value = |s: &perplex_monitor::Signal| s.kind.name();
-    if let Some(health) = health {
-        println!(
-            "step {step}: {} (health {health:.0}): {}",
-            value(&signals[0]),
-            signals[0].evidence
-        );
-        for s in &signals[1..] {
-            println!("step {step}: {}: {}", value(s), s.evidence);
+/// Feeds a row and prints what the monitor said.
+fn report(monitor: &mut Monitor, row: Row) {
+    match feed(monitor, row) {
+        Some(Said::Step(signal)) => println!("step {}: {signal}", signal.step),
+        Some(Said::Eval { step, judgement }) => {
+            let v = &judgement.verdict;
+            println!(
+                "step {step}: {} (health {:.0}): {}",
+                v.state.kind, judgement.health, v.state.evidence
+            );
+            for alarm in &v.alarms {
+                println!("step {step}: {alarm}");
+            }
         }
-    } else {
-        for s in &signals {
-            println!("step {step}: {}: {}", value(s), s.evidence);
-        }
+        None => {}
     }
 }

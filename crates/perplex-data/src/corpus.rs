@@ -116,6 +116,19 @@ impl DataDir {
             test: self.read_split(Split::Test)?,
         })
     }
+
+    /// Writes `corpus` here in the PTB layout (`ptb.{train,valid,test}.txt`, one line each
+    /// and a final line break), creating the directory.
+    pub fn write(&self, corpus: &Corpus) -> Result<(), DataError> {
+        std::fs::create_dir_all(&self.root).map_err(|e| DataError::io(&self.root, e))?;
+        for split in Split::ALL {
+            let path = self.split_path(split);
+            let mut text = corpus.split(split).join("\n");
+            text.push('\n');
+            std::fs::write(&path, text).map_err(|e| DataError::io(&path, e))?;
+        }
+        Ok(())
+    }
 }
 
 /// The three splits of a corpus as lines of text.

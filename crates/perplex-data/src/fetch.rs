@@ -252,4 +252,54 @@ mod tests {
         assert!(matches!(err, DataError::Download { .. }), "{err}");
         assert!(err.to_string().contains("404"), "{err}");
     }
+
+    /// The canonical PTB directory (`PERPLEX_DATA_DIR`, else `../shared/data/ptb` beside the
+    /// checkout), or `None` after saying so on stderr, where `cargo test` shows it; with
+    /// `PERPLEX_REQUIRE_PTB` set (as CI sets it), a missing PTB fails the test instead.
+    fn ptb_or_skip(test: &str) -> Option<PathBuf> {
+        let dir = match std::env::var_os("PERPLEX_DATA_DIR") {
+            Some(d) if !d.is_empty() => PathBuf::from(d),
+            _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ptb"),
+        };
+        if crate::DataDir::new(&dir).is_complete() {
+            return Some(dir);
+        }
+        assert!(
+            std::env::var_os("PERPLEX_REQUIRE_PTB").is_none(),
+            "PERPLEX_REQUIRE_PTB is set but {} holds no PTB",
+            dir.display()
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: no PTB at {} ({test})",
+            dir.display()
+        );
+        None
+    }
+
+    #[test]
+    fn the_canonical_ptb_files_are_fetched_and_checked_and_a_corrupt_one_is_refused() {
+        let Some(ptb) = ptb_or_skip("PTB checksums") else {
+            return;
+        };
+        let bytes = |split: Split| std::fs::read(ptb.join(split.file_name())).unwrap();
+        let files: Vec<(&'static str, Vec<u8>)> = Split::ALL
+            .iter()
+            .map(|&s| (s.file_name().leak() as &'static str, bytes(s)))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let outcomes = fetch_ptb(&serve(files.clone(), 3), dir.path()).unwrap();
+        assert_eq!(outcomes.len(), 3);
+        for split in Split::ALL {
+            let path = dir.path().join(split.file_name());
+            assert_eq!(std::fs::read(&path).unwrap(), bytes(split));
+            assert_eq!(sha256_file(&path).unwrap(), ptb_sha256(split));
+        }
+        let mut corrupt = files;
+        corrupt[0].1[100] ^= 1;
+        let bad = tempfile::tempdir().unwrap();
+        let err = fetch_ptb(&serve(corrupt, 1), bad.path()).unwrap_err();
+        assert!(err.to_string().contains("does not match"), "{err}");
+        assert_eq!(std::fs::read_dir(bad.path()).unwrap().count(), 0);
+    }
 }

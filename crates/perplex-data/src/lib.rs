@@ -11,8 +11,8 @@
 //! - [`batch`]: random training windows and the deterministic evaluation pass;
 //! - [`hygiene`]: overlap of held-out text with train (lines and n-gram shingles) and hash
 //!   splitting;
-//! - [`markov`]: corpora sampled from a Markov chain whose entropy rate is known exactly;
-//! - [`synth`]: small generated corpora for tests.
+//! - [`markov`]: corpora sampled from a Markov chain whose entropy rate is known exactly (for
+//!   `perplex data synth`, and for tests and CI machines without PTB).
 
 pub mod batch;
 pub mod corpus;
@@ -20,7 +20,6 @@ pub mod error;
 pub mod fetch;
 pub mod hygiene;
 pub mod markov;
-pub mod synth;
 pub mod tokenizer;
 
 pub use batch::{TokenBatch, TrainSampler, eval_batches, spread_batches};

@@ -6,8 +6,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GptConfig {
-    /// Number of token types (from the tokenizer; not set in run configs).
-    #[serde(default)]
+    /// Number of token types (the tokenizer's vocabulary size).
     pub vocab_size: usize,
     /// Context length in tokens: the longest sequence the model sees (learned positions).
     pub ctx: usize,
@@ -23,7 +22,7 @@ pub struct GptConfig {
 
 /// A shape that cannot make a model, with the key to fix.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ConfigError {
+pub enum ShapeError {
     /// A size that must be positive is zero.
     #[error("model.{0} must be at least 1")]
     Zero(&'static str),
@@ -37,7 +36,7 @@ pub enum ConfigError {
 
 impl GptConfig {
     /// Checks that the shape can make a model.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), ShapeError> {
         for (name, value) in [
             ("vocab_size", self.vocab_size),
             ("ctx", self.ctx),
@@ -46,17 +45,17 @@ impl GptConfig {
             ("d_model", self.d_model),
         ] {
             if value == 0 {
-                return Err(ConfigError::Zero(name));
+                return Err(ShapeError::Zero(name));
             }
         }
         if !self.d_model.is_multiple_of(self.heads) {
-            return Err(ConfigError::HeadsDoNotDivide {
+            return Err(ShapeError::HeadsDoNotDivide {
                 heads: self.heads,
                 d_model: self.d_model,
             });
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(ConfigError::Dropout(self.dropout));
+            return Err(ShapeError::Dropout(self.dropout));
         }
         Ok(())
     }
@@ -114,10 +113,10 @@ mod tests {
         );
         let mut c = small();
         c.dropout = 1.0;
-        assert!(matches!(c.validate(), Err(ConfigError::Dropout(_))));
+        assert!(matches!(c.validate(), Err(ShapeError::Dropout(_))));
         let mut c = small();
         c.layers = 0;
-        assert_eq!(c.validate(), Err(ConfigError::Zero("layers")));
+        assert_eq!(c.validate(), Err(ShapeError::Zero("layers")));
         assert!(small().validate().is_ok());
     }
 }

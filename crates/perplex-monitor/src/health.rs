@@ -15,12 +15,24 @@
 //! memorisation costs all 20 points. A run's health is the mean over its evaluations after
 //! warm-up (or the last one, if all were warm-up).
 
-use crate::signals::{Signal, SignalKind};
+use serde::{Deserialize, Serialize};
 
-/// Health (0–100) of one evaluation from its `signals`, the generalisation `gap` (nats) if
+use crate::signal::{SignalKind, Verdict};
+
+/// The health of one evaluation, and whether it was during warm-up (which the run's health
+/// leaves out).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EvalHealth {
+    /// Health score, 0–100.
+    pub score: f64,
+    /// Whether the evaluation's state was `warming_up`.
+    pub warming_up: bool,
+}
+
+/// Health (0–100) of one evaluation from its `verdict`, the generalisation `gap` (nats) if
 /// known, and the number of `spikes` since the previous evaluation.
-pub fn eval_health(signals: &[Signal], gap: Option<f64>, spikes: usize) -> f64 {
-    let has = |kind| signals.iter().any(|s: &Signal| s.kind == kind);
+pub fn eval_health(verdict: &Verdict, gap: Option<f64>, spikes: usize) -> f64 {
+    let has = |kind| verdict.has(kind);
     if has(SignalKind::NonFinite) {
         return 0.0;
     }
@@ -48,15 +60,16 @@ pub fn eval_health(signals: &[Signal], gap: Option<f64>, spikes: usize) -> f64 {
     trend + gap + stability + leakage + repetition
 }
 
-/// Health of a whole run from its per-evaluation healths and whether each was warm-up.
-pub fn run_health(evals: &[(f64, bool)]) -> Option<f64> {
+/// Health of a whole run: the mean over its evaluations after warm-up (or the last one, if
+/// all were warm-up).
+pub fn run_health(evals: &[EvalHealth]) -> Option<f64> {
     let judged: Vec<f64> = evals
         .iter()
-        .filter(|(_, warm)| !warm)
-        .map(|(h, _)| *h)
+        .filter(|e| !e.warming_up)
+        .map(|e| e.score)
         .collect();
     if judged.is_empty() {
-        return evals.last().map(|(h, _)| *h);
+        return evals.last().map(|e| e.score);
     }
     Some(judged.iter().sum::<f64>() / judged.len() as f64)
 }
@@ -64,51 +77,40 @@ pub fn run_health(evals: &[(f64, bool)]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signal::Signal;
 
-    fn sig(kind: SignalKind) -> Signal {
-        Signal {
-            kind,
-            step: 1,
-            evidence: String::new(),
+    fn verdict(kinds: &[SignalKind]) -> Verdict {
+        let sig = |kind| Signal::new(kind, 1, "");
+        Verdict {
+            state: sig(kinds[0]),
+            alarms: kinds[1..].iter().map(|&k| sig(k)).collect(),
         }
     }
 
     #[test]
     fn the_formula_gives_its_documented_values() {
+        use SignalKind::*;
+        assert_eq!(eval_health(&verdict(&[Healthy]), Some(0.05), 0), 100.0);
+        assert_eq!(eval_health(&verdict(&[Healthy]), None, 0), 95.0);
         assert_eq!(
-            eval_health(&[sig(SignalKind::Healthy)], Some(0.05), 0),
-            100.0
-        );
-        assert_eq!(eval_health(&[sig(SignalKind::Healthy)], None, 0), 95.0);
-        assert_eq!(
-            eval_health(&[sig(SignalKind::Plateau)], Some(0.6), 1),
+            eval_health(&verdict(&[Plateau]), Some(0.6), 1),
             20.0 + 10.0 + 15.0 + 20.0
         );
         assert_eq!(
-            eval_health(
-                &[sig(SignalKind::Overfitting), sig(SignalKind::LeakSuspected)],
-                Some(1.5),
-                5
-            ),
+            eval_health(&verdict(&[Overfitting, LeakSuspected]), Some(1.5), 5),
             10.0
         );
-        assert_eq!(
-            eval_health(
-                &[sig(SignalKind::Healthy), sig(SignalKind::NonFinite)],
-                None,
-                0
-            ),
-            0.0
-        );
+        assert_eq!(eval_health(&verdict(&[NonFinite]), None, 0), 0.0);
     }
 
     #[test]
     fn run_health_skips_warm_up() {
+        let e = |score, warming_up| EvalHealth { score, warming_up };
         assert_eq!(
-            run_health(&[(85.0, true), (100.0, false), (60.0, false)]),
+            run_health(&[e(85.0, true), e(100.0, false), e(60.0, false)]),
             Some(80.0)
         );
-        assert_eq!(run_health(&[(85.0, true)]), Some(85.0));
+        assert_eq!(run_health(&[e(85.0, true)]), Some(85.0));
         assert_eq!(run_health(&[]), None);
     }
 }

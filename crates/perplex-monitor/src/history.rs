@@ -1,9 +1,9 @@
 //! A run's curves, read back from its metrics records: what `perplex report` draws and
 //! summarises.
 
-use crate::health::run_health;
-use crate::metrics::{MetricKind, MetricRecord};
-use crate::signals::SignalKind;
+use crate::health::{EvalHealth, run_health};
+use crate::records::MetricRecord;
+use crate::signal::SignalKind;
 
 /// One point of a curve: (optimizer step, value).
 pub type Point = (u64, f64);
@@ -30,8 +30,8 @@ pub struct History {
     pub tokenizer_sha256: Option<String>,
     /// The last step recorded.
     pub last_step: u64,
-    /// Each evaluation's health and whether it was warm-up, for [`run_health`].
-    healths: Vec<(f64, bool)>,
+    /// Each evaluation's health, for [`run_health`].
+    healths: Vec<EvalHealth>,
 }
 
 impl History {
@@ -39,40 +39,39 @@ impl History {
     pub fn from_records(records: &[MetricRecord]) -> Self {
         let mut h = History::default();
         let mut state = None;
-        let mut seen_extra: Vec<SignalKind> = Vec::new();
-        for r in records {
-            h.last_step = h.last_step.max(r.step);
+        let mut seen_alarms: Vec<SignalKind> = Vec::new();
+        for record in records {
+            h.last_step = h.last_step.max(record.step());
             if h.tokenizer_sha256.is_none() {
-                h.tokenizer_sha256 = r.tokenizer_sha256.clone();
+                h.tokenizer_sha256 = record.tokenizer_sha256().map(str::to_owned);
             }
-            match r.kind {
-                MetricKind::Train => h.train_loss.push((r.step, r.loss)),
-                MetricKind::Eval => {
-                    h.val_loss.push((r.step, r.loss));
-                    if r.loss.is_finite() && h.best.is_none_or(|(_, b)| r.loss < b) {
-                        h.best = Some((r.step, r.loss));
-                    }
-                    let Some(reading) = &r.reading else { continue };
-                    h.train_eval_loss.push((r.step, reading.train_eval_loss));
-                    h.val_bits_per_char.push((r.step, reading.bits_per_char));
-                    h.health.push((r.step, reading.health));
-                    let warm = reading
-                        .signals
-                        .first()
-                        .is_some_and(|s| s.kind == SignalKind::WarmingUp);
-                    h.healths.push((reading.health, warm));
-                    if let Some(first) = reading.signals.first()
-                        && state != Some(first.kind)
-                    {
-                        state = Some(first.kind);
-                        h.onsets.push((r.step, first.kind));
-                    }
-                    for s in reading.signals.iter().skip(1) {
-                        if !seen_extra.contains(&s.kind) {
-                            seen_extra.push(s.kind);
-                            h.onsets.push((r.step, s.kind));
-                        }
-                    }
+            let r = match record {
+                MetricRecord::Train(r) => {
+                    h.train_loss.push((r.step, r.loss));
+                    continue;
+                }
+                MetricRecord::Eval(r) => r,
+            };
+            h.val_loss.push((r.step, r.loss));
+            if r.loss.is_finite() && h.best.is_none_or(|(_, b)| r.loss < b) {
+                h.best = Some((r.step, r.loss));
+            }
+            let g = &r.reading;
+            h.train_eval_loss.push((r.step, g.train_eval_loss));
+            h.val_bits_per_char.push((r.step, g.bits_per_char));
+            h.health.push((r.step, g.health));
+            h.healths.push(EvalHealth {
+                score: g.health,
+                warming_up: g.verdict.is_warming_up(),
+            });
+            if state != Some(g.verdict.state.kind) {
+                state = Some(g.verdict.state.kind);
+                h.onsets.push((r.step, g.verdict.state.kind));
+            }
+            for alarm in &g.verdict.alarms {
+                if !seen_alarms.contains(&alarm.kind) {
+                    seen_alarms.push(alarm.kind);
+                    h.onsets.push((r.step, alarm.kind));
                 }
             }
         }
@@ -100,47 +99,13 @@ pub fn same_tokenizer(histories: &[&History]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Reading;
-    use crate::signals::Signal;
-
-    fn eval(step: u64, loss: f64, kinds: &[SignalKind]) -> MetricRecord {
-        MetricRecord {
-            kind: MetricKind::Eval,
-            step,
-            tokens_seen: step * 100,
-            lr: 1e-3,
-            loss,
-            ppl: loss.exp(),
-            tokens_per_s: None,
-            wall_s: 0.0,
-            eval_tokens: Some(100),
-            eval_s: Some(0.1),
-            best: None,
-            tokenizer_sha256: Some("abc".into()),
-            reading: Some(Reading {
-                bits_per_token: 0.0,
-                bits_per_char: loss / 4.0,
-                train_loss: loss,
-                train_eval_loss: loss - 0.1,
-                gap: 0.1,
-                health: 80.0,
-                signals: kinds
-                    .iter()
-                    .map(|&kind| Signal {
-                        kind,
-                        step,
-                        evidence: String::new(),
-                    })
-                    .collect(),
-                samples: Vec::new(),
-            }),
-        }
-    }
+    use crate::records::tests::{eval, train};
 
     #[test]
-    fn onsets_mark_state_changes_and_first_extra_signals_only() {
+    fn onsets_mark_state_changes_and_first_alarms_only() {
         use SignalKind::*;
         let records = [
+            train(5, 7.0),
             eval(10, 6.0, &[WarmingUp]),
             eval(20, 5.0, &[Healthy]),
             eval(30, 4.5, &[Healthy, DegenerateSamples]),
@@ -161,7 +126,7 @@ mod tests {
         assert_eq!(h.best, Some((30, 4.5)));
         assert_eq!(h.last_step, 50);
         assert_eq!(h.run_health(), Some(80.0));
-        assert_eq!(h.val_loss[0], (10, 6.0));
+        assert_eq!((h.val_loss[0], h.train_loss[0]), ((10, 6.0), (5, 7.0)));
     }
 
     #[test]

@@ -4,31 +4,38 @@
 //! and returns decisions and records, so it is fast to test and can watch any run.
 //!
 //! - [`nll`]: per-token negative log-likelihood and perplexity, from one sum and one count;
-//! - [`schedule`]: when to validate and when to log;
-//! - [`metrics`]: the records of `metrics.jsonl` and the sink that appends them;
-//! - [`signals`]: the detectors that name a run's state (healthy, plateau, overfitting,
-//!   leak suspected, unstable, non-finite) with their evidence;
+//! - [`cadence`]: when to validate and when to log;
+//! - [`signal`]: what the monitor can say: states, alarms, and the verdict of an evaluation;
+//! - [`detector`]: the rules that name a run's state (healthy, plateau, overfitting, …) and
+//!   its alarms (leak suspected, unstable, degenerate samples), with their evidence;
 //! - [`stopping`]: early stopping with Lightning's and Keras's knobs, plus overfitting;
 //! - [`samples`]: repetition diagnostics of generated text;
 //! - [`health`]: the 0–100 health score;
+//! - [`monitor`]: the one [`Monitor`] that reads a run through all of the above;
+//! - [`records`]: the typed train and eval records of `metrics.jsonl` (no I/O);
+//! - [`sinks`]: the writers of `metrics.jsonl`, `metrics.csv` and TensorBoard events;
 //! - [`history`]: a run's curves and landmarks read back from its records (for reports);
-//! - [`tensorboard`]: TensorBoard event files (scalars and text), written by hand;
-//! - [`watch`]: the same detectors over a log perplex did not write (JSON lines or CSV).
+//! - [`watch`]: the rows of a log perplex did not write (JSON lines or CSV).
 
+pub mod cadence;
+pub mod detector;
 pub mod health;
 pub mod history;
-pub mod metrics;
+pub mod monitor;
 pub mod nll;
+pub mod records;
 pub mod samples;
-pub mod schedule;
-pub mod signals;
+pub mod signal;
+pub mod sinks;
 pub mod stopping;
-pub mod tensorboard;
 pub mod watch;
 
-pub use metrics::{MetricKind, MetricRecord, MetricsSink, Reading, read_metrics};
+pub use cadence::Cadence;
+pub use detector::{DetectorConfig, EvalPoint};
+pub use monitor::{Judgement, Monitor, Observation};
 pub use nll::NllSum;
+pub use records::{EvalRecord, MetricRecord, Reading, TrainRecord};
 pub use samples::{Repetition, Sample};
-pub use schedule::Schedule;
-pub use signals::{Detector, DetectorConfig, EvalPoint, Signal, SignalKind};
-pub use stopping::{EarlyStopping, EarlyStoppingConfig, StopCause, StopDecision};
+pub use signal::{Signal, SignalKind, Verdict};
+pub use sinks::{MetricSink, RunSinks, SinkError};
+pub use stopping::{EarlyStoppingConfig, StopCause, StopDecision};

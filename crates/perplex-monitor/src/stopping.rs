@@ -1,9 +1,11 @@
 //! Early stopping: the knobs of Lightning's and Keras's `EarlyStopping`, plus a stop on the
 //! overfitting pattern that neither has.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
-use crate::signals::{Signal, SignalKind};
+use crate::signal::{SignalKind, Verdict};
 
 /// Which number early stopping watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +103,48 @@ pub struct StopDecision {
     pub evidence: String,
 }
 
+impl Metric {
+    /// The snake_case name used in configs and files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::ValLoss => "val_loss",
+            Metric::ValPpl => "val_ppl",
+            Metric::TrainLoss => "train_loss",
+        }
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl StopCause {
+    /// The snake_case name used in `summary.json` and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            StopCause::Patience => "patience",
+            StopCause::DivergenceThreshold => "divergence_threshold",
+            StopCause::StoppingThreshold => "stopping_threshold",
+            StopCause::NonFinite => "non_finite",
+            StopCause::Overfitting => "overfitting",
+        }
+    }
+}
+
+impl fmt::Display for StopCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Display for StopDecision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.cause, self.evidence)
+    }
+}
+
 /// Decides, evaluation by evaluation, whether a run should stop. Serialisable, so a resumed
 /// run keeps its patience count.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,8 +171,8 @@ impl EarlyStopping {
         &self.config
     }
 
-    /// Looks at one evaluation: the watched metric's `value` and the detector's `signals`.
-    pub fn on_eval(&mut self, step: u64, value: f64, signals: &[Signal]) -> Option<StopDecision> {
+    /// Looks at one evaluation: the watched metric's `value` and the detectors' `verdict`.
+    pub fn on_eval(&mut self, step: u64, value: f64, verdict: &Verdict) -> Option<StopDecision> {
         let c = &self.config;
         let stop = |cause, evidence: String| {
             Some(StopDecision {
@@ -139,7 +183,7 @@ impl EarlyStopping {
         };
         self.seen += 1;
         if c.check_finite && !value.is_finite() {
-            return stop(StopCause::NonFinite, format!("{:?} is {value}", c.monitor));
+            return stop(StopCause::NonFinite, format!("{} is {value}", c.monitor));
         }
         if self.seen <= c.start_from {
             return None;
@@ -153,7 +197,7 @@ impl EarlyStopping {
         {
             return stop(
                 StopCause::StoppingThreshold,
-                format!("{:?} = {value:.4} reached the target {target}", c.monitor),
+                format!("{} = {value:.4} reached the target {target}", c.monitor),
             );
         }
         if let Some(limit) = c.divergence_threshold
@@ -161,14 +205,11 @@ impl EarlyStopping {
         {
             return stop(
                 StopCause::DivergenceThreshold,
-                format!(
-                    "{:?} = {value:.4} is worse than the limit {limit}",
-                    c.monitor
-                ),
+                format!("{} = {value:.4} is worse than the limit {limit}", c.monitor),
             );
         }
         if c.stop_on_overfitting
-            && let Some(s) = signals.iter().find(|s| s.kind == SignalKind::Overfitting)
+            && let Some(s) = verdict.find(SignalKind::Overfitting)
         {
             return stop(StopCause::Overfitting, s.evidence.clone());
         }
@@ -192,7 +233,7 @@ impl EarlyStopping {
             Some(patience) if self.wait >= patience => stop(
                 StopCause::Patience,
                 format!(
-                    "{:?} has not improved on {:.4} for {} evaluations",
+                    "{} has not improved on {:.4} for {} evaluations",
                     c.monitor,
                     self.best.unwrap_or(f64::NAN),
                     self.wait
@@ -206,13 +247,21 @@ impl EarlyStopping {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signal::Signal;
 
     fn run(config: EarlyStoppingConfig, values: &[f64]) -> Option<(usize, StopCause)> {
         let mut es = EarlyStopping::new(config);
         values.iter().enumerate().find_map(|(i, &v)| {
-            es.on_eval(100 * (i as u64 + 1), v, &[])
+            es.on_eval(100 * (i as u64 + 1), v, &healthy(100 * (i as u64 + 1)))
                 .map(|d| (i, d.cause))
         })
+    }
+
+    fn healthy(step: u64) -> Verdict {
+        Verdict {
+            state: Signal::new(SignalKind::Healthy, step, ""),
+            alarms: Vec::new(),
+        }
     }
 
     fn with(f: impl FnOnce(&mut EarlyStoppingConfig)) -> EarlyStoppingConfig {
@@ -300,17 +349,14 @@ mod tests {
 
     #[test]
     fn the_overfitting_signal_stops_unless_disabled() {
-        let overfit = Signal {
-            kind: SignalKind::Overfitting,
-            step: 300,
-            evidence: "val rose".into(),
+        let overfit = Verdict {
+            state: Signal::new(SignalKind::Overfitting, 300, "val rose"),
+            alarms: Vec::new(),
         };
         let mut es = EarlyStopping::new(EarlyStoppingConfig::default());
-        assert!(
-            es.on_eval(300, 4.0, std::slice::from_ref(&overfit))
-                .is_some()
-        );
+        let decision = es.on_eval(300, 4.0, &overfit).unwrap();
+        assert_eq!(decision.to_string(), "overfitting: val rose");
         let mut es = EarlyStopping::new(with(|c| c.stop_on_overfitting = false));
-        assert!(es.on_eval(300, 4.0, &[overfit]).is_none());
+        assert!(es.on_eval(300, 4.0, &overfit).is_none());
     }
 }

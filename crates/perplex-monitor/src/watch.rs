@@ -1,10 +1,10 @@
 //! Watching a metrics log that perplex did not write: rows of step / train loss / val loss
-//! from JSON lines or CSV, fed to the same detectors that watch perplex's own runs.
+//! from JSON lines or CSV, fed to the same [`Monitor`] that watches perplex's own runs.
 
 use serde_json::Value;
 
-use crate::health::{eval_health, run_health};
-use crate::signals::{Detector, DetectorConfig, EvalPoint, Signal, SignalKind};
+use crate::monitor::{Judgement, Monitor, Observation};
+use crate::signal::Signal;
 
 /// Which columns (CSV) or keys (JSON) hold the numbers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,96 +144,47 @@ pub fn csv_rows(text: &str, cols: &Columns) -> Result<Vec<Row>, RowError> {
     Ok(rows)
 }
 
-/// What the watcher says about one row.
+/// What the monitor said about one row.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Verdict {
-    /// The row's step.
-    pub step: u64,
-    /// Signals it raised (the run's state first, for an evaluation).
-    pub signals: Vec<Signal>,
-    /// Health of an evaluation, 0–100.
-    pub health: Option<f64>,
+pub enum Said {
+    /// A training row raised a signal (`unstable`, `non_finite`).
+    Step(Signal),
+    /// An evaluation row was judged.
+    Eval {
+        /// The row's step.
+        step: u64,
+        /// The judgement.
+        judgement: Judgement,
+    },
 }
 
-/// Runs the detectors over a stream of rows.
-#[derive(Debug, Clone)]
-pub struct Watcher {
-    detector: Detector,
-    train_sum: f64,
-    train_count: usize,
-    spikes: usize,
-    healths: Vec<(f64, bool)>,
-}
-
-impl Watcher {
-    /// A watcher with the given thresholds.
-    pub fn new(config: DetectorConfig) -> Self {
-        Self {
-            detector: Detector::new(config),
-            train_sum: 0.0,
-            train_count: 0,
-            spikes: 0,
-            healths: Vec::new(),
-        }
-    }
-
-    /// Feeds one row; returns a verdict when it raised something or was an evaluation.
-    pub fn feed(&mut self, row: Row) -> Option<Verdict> {
-        match row {
-            Row::Train { step, loss } => {
-                if loss.is_finite() {
-                    self.train_sum += loss;
-                    self.train_count += 1;
-                }
-                let signal = self.detector.on_train_step(step, loss)?;
-                if signal.kind == SignalKind::Unstable {
-                    self.spikes += 1;
-                }
-                Some(Verdict {
-                    step,
-                    signals: vec![signal],
-                    health: None,
-                })
-            }
-            Row::Eval {
+/// Feeds one row to `monitor` (a training row counts as one step of unknown size); returns
+/// what it said, if anything.
+pub fn feed(monitor: &mut Monitor, row: Row) -> Option<Said> {
+    match row {
+        Row::Train { step, loss } => monitor.on_step(step, loss, 1).map(Said::Step),
+        Row::Eval {
+            step,
+            val,
+            train_eval,
+        } => {
+            let judgement = monitor.on_eval(Observation {
                 step,
-                val,
-                train_eval,
-            } => {
-                let train_loss = if self.train_count > 0 {
-                    self.train_sum / self.train_count as f64
-                } else {
-                    f64::NAN
-                };
-                let point = EvalPoint {
-                    step,
-                    val_loss: val,
-                    train_loss,
-                    train_eval_loss: train_eval,
-                };
-                let signals = self.detector.on_eval(point);
-                let health = eval_health(&signals, point.gap(), self.spikes);
-                self.healths
-                    .push((health, signals[0].kind == SignalKind::WarmingUp));
-                (self.train_sum, self.train_count, self.spikes) = (0.0, 0, 0);
-                Some(Verdict {
-                    step,
-                    signals,
-                    health: Some(health),
-                })
-            }
+                val_loss: val,
+                train_eval_loss: train_eval,
+                samples: &[],
+            });
+            Some(Said::Eval { step, judgement })
         }
-    }
-
-    /// The run's health so far.
-    pub fn run_health(&self) -> Option<f64> {
-        run_health(&self.healths)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detector::DetectorConfig;
+    use crate::signal::SignalKind;
+    use crate::stopping::EarlyStoppingConfig;
 
     const LOG: &str = "\
 iter,train_loss,val_loss,lr
@@ -253,12 +204,13 @@ iter,train_loss,val_loss,lr
         };
         let rows = csv_rows(LOG, &cols).unwrap();
         assert_eq!(rows.len(), 11, "6 train losses and 5 val losses");
-        let mut watcher = Watcher::new(DetectorConfig::default());
+        let mut monitor = Monitor::new(DetectorConfig::default(), EarlyStoppingConfig::default());
         let states: Vec<(u64, SignalKind)> = rows
             .into_iter()
-            .filter_map(|r| watcher.feed(r))
-            .filter(|v| v.health.is_some())
-            .map(|v| (v.step, v.signals[0].kind))
+            .filter_map(|r| match feed(&mut monitor, r)? {
+                Said::Eval { step, judgement } => Some((step, judgement.verdict.state.kind)),
+                Said::Step(_) => None,
+            })
             .collect();
         use SignalKind::*;
         assert_eq!(
@@ -271,7 +223,7 @@ iter,train_loss,val_loss,lr
                 (500, Overfitting)
             ]
         );
-        assert!(watcher.run_health().unwrap() < 90.0);
+        assert!(monitor.run_health().unwrap() < 90.0);
     }
 
     #[test]

@@ -3,11 +3,13 @@
 use std::time::Instant;
 
 use burn::tensor::Device;
-use perplex_model::GptConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::TrainError;
+use crate::config::RunConfig;
+use crate::data::TrainData;
 use crate::evaluate::evaluate;
-use crate::{RunConfig, TrainData, TrainError, Trainer};
+use crate::trainer::Trainer;
 
 /// What `perplex bench` measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,13 +56,7 @@ pub fn bench(
     warmup: usize,
     with_eval: bool,
 ) -> Result<BenchReport, TrainError> {
-    let shape = GptConfig {
-        vocab_size: data.tokenizer.vocab_size(),
-        ..config.model.clone()
-    };
-    shape
-        .validate()
-        .map_err(|e| TrainError::Invalid(e.to_string()))?;
+    let shape = config.model().shape(data.tokenizer.vocab_size())?;
     let mut trainer = Trainer::new(config, &shape, data.train.len(), device)?;
     for _ in 0..warmup {
         trainer.step(&data.train);
@@ -72,7 +68,7 @@ pub fn bench(
         last_loss = trainer.step(&data.train).loss;
         times.push(started.elapsed().as_secs_f64());
     }
-    let tokens_per_step = config.train.batch_size * shape.ctx;
+    let tokens_per_step = trainer.tokens_per_step() as usize;
     let total: f64 = times.iter().sum();
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
@@ -82,7 +78,7 @@ pub fn bench(
     let (eval_s, eval_tokens) = if with_eval {
         let model = trainer.eval_model();
         let started = Instant::now();
-        let sum = evaluate(&model, &data.valid, config.train.eval_batch());
+        let sum = evaluate(&model, &data.valid, config.train().eval_batch());
         (Some(started.elapsed().as_secs_f64()), Some(sum.tokens))
     } else {
         (None, None)

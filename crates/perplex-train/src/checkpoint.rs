@@ -5,13 +5,15 @@
 //! Files are written to a temporary name, fsynced and renamed into place: a crash mid-write
 //! leaves the previous checkpoint whole.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::Device;
 use perplex_model::{Gpt, GptConfig};
 use serde::{Deserialize, Serialize};
+
+use crate::fs;
 
 /// The metadata key under which perplex stores [`CheckpointMeta`] as JSON.
 const META_KEY: &str = "perplex";
@@ -57,6 +59,14 @@ pub fn save(model: &Gpt, meta: &CheckpointMeta, path: &Path) -> Result<(), Check
         .map_err(|e| invalid(e.to_string()))?;
     let bytes = store.get_bytes().map_err(|e| invalid(e.to_string()))?;
     write_atomically(path, &bytes)
+}
+
+/// Writes checkpoint bytes atomically ([`fs::write_atomically`]), naming the file on error.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    fs::write_atomically(path, bytes).map_err(|source| CheckpointError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Loads a checkpoint onto `device`: the model is rebuilt from the stored shape and every
@@ -122,35 +132,6 @@ fn parse_meta(path: &Path, bytes: &[u8]) -> Result<CheckpointMeta, CheckpointErr
         .and_then(|m| m.as_str())
         .ok_or_else(|| invalid("no perplex metadata in the header"))?;
     serde_json::from_str(json).map_err(|_| invalid("perplex metadata is unreadable"))
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory: write, fsync,
-/// rename, then fsync the directory so the rename itself survives a power cut.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let io = |source| CheckpointError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(io)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
-use crate::TrainConfig;
+use crate::config::TrainConfig;
 
 /// AdamW (β = 0.9, 0.95; ε = 1e-8) decaying only the parameters of rank ≥ 2 of `model`.
 pub fn adamw<M: Module>(config: &TrainConfig, model: &M) -> ModuleOptimizer {

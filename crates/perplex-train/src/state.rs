@@ -4,8 +4,9 @@
 //! One file, `checkpoints/state.bin`, written atomically like every checkpoint:
 //!
 //! ```text
-//! "PERPLEX-STATE-1\n"
-//! u64 LE length + JSON header   step, data sampler (ChaCha8 state), best, timers, loss window
+//! "PERPLEX-STATE-2\n"
+//! u64 LE length + JSON header   step, data sampler (ChaCha8 state), best, timers, loss window,
+//!                               the monitor's memory
 //! u64 LE length + model         burnpack bytes (burn-store's format that keeps parameter ids)
 //! u64 LE length + optimizer     Burn's AdamW record (moments per parameter id)
 //! ```
@@ -21,46 +22,28 @@ use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::Bytes;
 use perplex_data::TrainSampler;
 use perplex_model::{Gpt, GptConfig};
-use perplex_monitor::NllSum;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{CheckpointError, write_atomically};
+use crate::run::Progress;
 
-const MAGIC: &[u8] = b"PERPLEX-STATE-1\n";
+/// The marker at the start of a state file; the number is the format's version.
+const MAGIC: &[u8] = b"PERPLEX-STATE-2\n";
+/// The marker of the first format, refused with a clear message.
+const MAGIC_V1: &[u8] = b"PERPLEX-STATE-1\n";
 
-/// Everything about a run's progress that is not a tensor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Progress {
-    /// Optimizer steps completed.
-    pub step: u64,
-    /// The training batch sampler, generator state included.
-    pub sampler: TrainSampler,
-    /// Step and validation loss (nats/token) of the best checkpoint so far.
-    pub best: Option<(u64, f64)>,
-    /// Validation perplexity of the latest evaluation (none before the first).
-    pub last_val_ppl: Option<f64>,
-    /// Tokens predicted by a validation pass (0 before the first).
-    pub val_tokens: u64,
-    /// Training loss summed since the last log record, and the seconds it took.
-    pub window: (NllSum, f64),
-    /// Seconds of the run so far (wall clock, across resumes).
-    pub wall_s: f64,
-    /// Seconds spent in training steps.
-    pub train_s: f64,
-    /// Seconds spent in validation passes.
-    pub eval_s: f64,
-    /// The monitor's memory: detectors, early stopping, health so far.
-    pub watch: crate::monitoring::Watch,
-}
-
-/// The header of a state file: the progress and what it must match to be resumed.
+/// The header of a state file: where the run is, and what it must match to be resumed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateHeader {
     /// The model shape the weights belong to.
     pub model: GptConfig,
     /// sha256 of the tokenizer of the run.
     pub tokenizer_sha256: String,
-    /// The run's progress.
+    /// Optimizer steps completed.
+    pub step: u64,
+    /// The training batch sampler, generator state included.
+    pub sampler: TrainSampler,
+    /// Everything else the run has measured.
     pub progress: Progress,
 }
 
@@ -109,6 +92,14 @@ pub fn load(path: &Path) -> Result<SavedState, CheckpointError> {
         path: path.to_owned(),
         reason: format!("{reason}; the state file is truncated, corrupted or not perplex's"),
     };
+    if bytes.starts_with(MAGIC_V1) {
+        return Err(CheckpointError::Invalid {
+            path: path.to_owned(),
+            reason: "written by an older perplex (state format 1), which this one cannot \
+                     resume; start a new run"
+                .into(),
+        });
+    }
     let mut rest = bytes
         .strip_prefix(MAGIC)
         .ok_or_else(|| invalid("it does not start with the perplex state marker"))?;

@@ -93,7 +93,7 @@ pub(super) fn nll_forward(logits: FlexTensor, targets: &FlexTensor) -> (NllState
         .zip(values(&logits).par_chunks(vocab))
         .zip(targets.par_iter())
         .for_each(|(((nll, lse), row), &target)| {
-            let (max, sum) = kernels::max_and_sum_exp(row);
+            let (max, sum) = kernels::nll_forward_row(row);
             *lse = max + sum.ln();
             *nll = *lse - row[target as usize];
         });
@@ -105,28 +105,26 @@ pub(super) fn nll_forward(logits: FlexTensor, targets: &FlexTensor) -> (NllState
     (state, tensor(nll, Shape::new([rows])))
 }
 
-impl NllState {
-    /// `∂loss/∂logits = grad · (softmax − onehot(target))`, written over the logits' own
-    /// buffer when nothing else holds it.
-    pub(super) fn backward(self, grad: FlexTensor) -> FlexTensor {
-        let Self {
-            mut logits,
-            targets,
-            logsumexp,
-        } = self;
-        let grad = dense(grad);
-        let grad = values(&grad);
-        let [_, vocab] = logits.layout().shape().dims::<2>();
-        values_mut(&mut logits)
-            .par_chunks_mut(vocab)
-            .enumerate()
-            .for_each(|(row_index, row)| {
-                let g = grad[row_index];
-                kernels::scaled_softmax_in_place(row, logsumexp[row_index], g);
-                row[targets[row_index] as usize] -= g;
-            });
-        logits
-    }
+/// `∂loss/∂logits = grad · (softmax − onehot(target))` from the forward pass's `state`,
+/// written over the logits' own buffer when nothing else holds it.
+pub(super) fn nll_backward(state: NllState, grad: FlexTensor) -> FlexTensor {
+    let NllState {
+        mut logits,
+        targets,
+        logsumexp,
+    } = state;
+    let grad = dense(grad);
+    let grad = values(&grad);
+    let [_, vocab] = logits.layout().shape().dims::<2>();
+    values_mut(&mut logits)
+        .par_chunks_mut(vocab)
+        .enumerate()
+        .for_each(|(row_index, row)| {
+            let g = grad[row_index];
+            kernels::nll_backward_row(row, logsumexp[row_index], g);
+            row[targets[row_index] as usize] -= g;
+        });
+    logits
 }
 
 /// Exact GELU of `x`, into a new tensor; returns the (dense) input too, which the backward
@@ -137,7 +135,7 @@ pub(super) fn gelu_forward(x: FlexTensor) -> (FlexTensor, FlexTensor) {
     let mut out = vec![0.0f32; input.len()];
     out.par_chunks_mut(CHUNK)
         .zip(input.par_chunks(CHUNK))
-        .for_each(|(out, x)| kernels::gelu(x, out));
+        .for_each(|(out, x)| kernels::gelu_forward(x, out));
     let out = tensor(out, x.layout().shape().clone());
     (x, out)
 }
@@ -148,7 +146,7 @@ pub(super) fn gelu_backward(x: &FlexTensor, grad: FlexTensor) -> FlexTensor {
     values_mut(&mut grad)
         .par_chunks_mut(CHUNK)
         .zip(values(x).par_chunks(CHUNK))
-        .for_each(|(g, x)| kernels::gelu_backward_in_place(x, g));
+        .for_each(|(g, x)| kernels::gelu_backward(x, g));
     grad
 }
 
@@ -178,18 +176,23 @@ impl DropoutMask {
             scale: (1.0 / (1.0 - prob)) as f32,
         }
     }
+}
 
-    /// `t · mask · scale`, over `t`'s buffer when nothing else holds it. Applied to a
-    /// gradient, this is the backward pass.
-    pub(super) fn apply(self, t: FlexTensor) -> FlexTensor {
-        let mut t = dense(t);
-        values_mut(&mut t)
-            .par_chunks_mut(CHUNK)
-            .enumerate()
-            .for_each(|(chunk, values)| {
-                let first = (chunk * CHUNK) as u32;
-                kernels::dropout_in_place(values, first, self.seed, self.drop_below, self.scale);
-            });
-        t
-    }
+/// `x · mask · scale`, over `x`'s buffer when nothing else holds it.
+pub(super) fn dropout_forward(mask: DropoutMask, x: FlexTensor) -> FlexTensor {
+    let mut x = dense(x);
+    values_mut(&mut x)
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(chunk, values)| {
+            let first = (chunk * CHUNK) as u32;
+            kernels::dropout_forward(values, first, mask.seed, mask.drop_below, mask.scale);
+        });
+    x
+}
+
+/// `grad · mask · scale`: dropout is linear, so its backward pass is its forward pass with
+/// the same mask.
+pub(super) fn dropout_backward(mask: DropoutMask, grad: FlexTensor) -> FlexTensor {
+    dropout_forward(mask, grad)
 }

@@ -93,7 +93,7 @@ fn erf_and_gauss(x: f32) -> (f32, f32) {
 multiversion! {
     /// The largest element of `row` and `Σ e^(row[j] − max)`: a softmax row's normaliser,
     /// `logsumexp = max + ln(sum)`.
-    pub(crate) fn max_and_sum_exp(row: &[f32]) -> (f32, f32) {
+    pub(crate) fn nll_forward_row(row: &[f32]) -> (f32, f32) {
         let mut maxes = [f32::NEG_INFINITY; LANES];
         let chunks = row.chunks_exact(LANES);
         let tail = chunks.remainder();
@@ -118,7 +118,7 @@ multiversion! {
 
 multiversion! {
     /// Overwrites a row of logits with `scale · softmax`, given the row's `logsumexp`.
-    pub(crate) fn scaled_softmax_in_place(row: &mut [f32], logsumexp: f32, scale: f32) {
+    pub(crate) fn nll_backward_row(row: &mut [f32], logsumexp: f32, scale: f32) {
         for x in row.iter_mut() {
             *x = scale * exp(*x - logsumexp);
         }
@@ -127,7 +127,7 @@ multiversion! {
 
 multiversion! {
     /// `out = GELU(x) = x · Φ(x)`, the exact (erf) form.
-    pub(crate) fn gelu(x: &[f32], out: &mut [f32]) {
+    pub(crate) fn gelu_forward(x: &[f32], out: &mut [f32]) {
         for (o, &x) in out.iter_mut().zip(x) {
             let (erf, _) = erf_and_gauss(x);
             *o = 0.5 * x * (1.0 + erf);
@@ -137,7 +137,7 @@ multiversion! {
 
 multiversion! {
     /// `grad ← grad · GELU'(x)`, with `GELU'(x) = Φ(x) + x · φ(x)`.
-    pub(crate) fn gelu_backward_in_place(x: &[f32], grad: &mut [f32]) {
+    pub(crate) fn gelu_backward(x: &[f32], grad: &mut [f32]) {
         const INV_SQRT_2PI: f32 = 0.398_942_3;
         for (g, &x) in grad.iter_mut().zip(x) {
             let (erf, gauss) = erf_and_gauss(x);
@@ -162,7 +162,7 @@ pub(crate) fn keeps(index: u32, seed: u32, drop_below: u32) -> bool {
 multiversion! {
     /// `x ← x · mask · scale` for the elements numbered `first..first + x.len()`, the mask
     /// being [`keeps`] under `seed`. The same call on the gradient is the backward pass.
-    pub(crate) fn dropout_in_place(x: &mut [f32], first: u32, seed: u32, drop_below: u32, scale: f32) {
+    pub(crate) fn dropout_forward(x: &mut [f32], first: u32, seed: u32, drop_below: u32, scale: f32) {
         for (i, v) in x.iter_mut().enumerate() {
             let keep = keeps(first.wrapping_add(i as u32), seed, drop_below);
             *v = if keep { *v * scale } else { 0.0 };
@@ -224,7 +224,7 @@ mod tests {
         let row: Vec<f32> = (0..1_003)
             .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
             .collect();
-        let (max, sum) = max_and_sum_exp(&row);
+        let (max, sum) = nll_forward_row(&row);
         let want_max = row.iter().cloned().fold(f32::MIN, f32::max);
         let want_sum: f64 = row.iter().map(|&x| ((x - want_max) as f64).exp()).sum();
         assert_eq!(max, want_max);
@@ -235,7 +235,7 @@ mod tests {
     fn a_nan_logit_makes_the_normaliser_nan() {
         let mut row = vec![0.5f32; 40];
         row[17] = f32::NAN;
-        let (max, sum) = max_and_sum_exp(&row);
+        let (max, sum) = nll_forward_row(&row);
         assert!(max.is_nan() || sum.is_nan());
     }
 
@@ -246,10 +246,10 @@ mod tests {
         let plus: Vec<f32> = xs.iter().map(|x| x + h).collect();
         let minus: Vec<f32> = xs.iter().map(|x| x - h).collect();
         let (mut yp, mut ym) = (vec![0.0; xs.len()], vec![0.0; xs.len()]);
-        gelu(&plus, &mut yp);
-        gelu(&minus, &mut ym);
+        gelu_forward(&plus, &mut yp);
+        gelu_forward(&minus, &mut ym);
         let mut grad = vec![1.0f32; xs.len()];
-        gelu_backward_in_place(&xs, &mut grad);
+        gelu_backward(&xs, &mut grad);
         for i in 0..xs.len() {
             let numeric = (yp[i] - ym[i]) / (2.0 * h);
             assert!(
@@ -267,16 +267,16 @@ mod tests {
         let n = 200_000;
         let drop_below = (0.1f64 * 4_294_967_296.0) as u32;
         let mut x = vec![1.0f32; n];
-        dropout_in_place(&mut x, 0, 12_345, drop_below, 1.0 / 0.9);
+        dropout_forward(&mut x, 0, 12_345, drop_below, 1.0 / 0.9);
         let kept = x.iter().filter(|&&v| v != 0.0).count() as f64 / n as f64;
         assert!((kept - 0.9).abs() < 0.005, "kept share {kept}");
         // A chunk starting at element 1,000 sees the same mask as the whole tensor there.
         let mut chunk = vec![1.0f32; 500];
-        dropout_in_place(&mut chunk, 1_000, 12_345, drop_below, 1.0 / 0.9);
+        dropout_forward(&mut chunk, 1_000, 12_345, drop_below, 1.0 / 0.9);
         assert_eq!(&chunk[..], &x[1_000..1_500]);
         // Another seed, another mask.
         let mut other = vec![1.0f32; n];
-        dropout_in_place(&mut other, 0, 54_321, drop_below, 1.0 / 0.9);
+        dropout_forward(&mut other, 0, 54_321, drop_below, 1.0 / 0.9);
         assert_ne!(x, other);
     }
 }

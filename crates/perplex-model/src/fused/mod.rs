@@ -55,7 +55,7 @@ impl FusedOps for Flex {
     }
 
     fn fused_dropout(x: FlexTensor, prob: f64) -> FlexTensor {
-        DropoutMask::draw(prob).apply(x)
+        flex::dropout_forward(DropoutMask::draw(prob), x)
     }
 }
 
@@ -81,7 +81,7 @@ impl Backward<Flex, 1> for NllBackward {
     type State = NllState;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        unary_backward(ops, grads, NllState::backward);
+        unary_backward(ops, grads, flex::nll_backward);
     }
 }
 
@@ -105,7 +105,7 @@ impl Backward<Flex, 1> for DropoutBackward {
     type State = DropoutMask;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        unary_backward(ops, grads, |mask, grad| mask.apply(grad));
+        unary_backward(ops, grads, flex::dropout_backward);
     }
 }
 
@@ -138,7 +138,9 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
 
     fn fused_dropout(x: FloatTensor<Self>, prob: f64) -> FloatTensor<Self> {
         let mask = DropoutMask::draw(prob);
-        record::<C, _>(DropoutBackward, x, |x| (mask, mask.apply(x)))
+        record::<C, _>(DropoutBackward, x, |x| {
+            (mask, flex::dropout_forward(mask, x))
+        })
     }
 }
 

@@ -1,10 +1,11 @@
 //! The data check at the start of training, and the `leak_suspected` signal's citation of it.
 
 use perplex_data::hygiene::HygieneReport;
-use perplex_data::{Corpus, CorpusTokenizer, DataDir};
-use perplex_monitor::{Signal, SignalKind};
+use perplex_data::{Corpus, CorpusTokenizer, DataDir, Split};
 
-use crate::{DataConfig, RunDir, TrainError};
+use crate::config::DataConfig;
+use crate::run_dir::RunDir;
+use crate::{TrainError, fs};
 
 /// Checks `corpus` (read from `dir`) as `config` says: overlap of valid and test with train,
 /// and unknown-word rates. Logs a warning for each problem; with `strict`, an overlap past the
@@ -32,9 +33,7 @@ pub fn check_data(
             dir.root().display()
         );
         if config.strict {
-            return Err(TrainError::Invalid(format!(
-                "{message}; refusing to train because data.strict = true"
-            )));
+            return Err(TrainError::DataCheck(message));
         }
         tracing::warn!("{message}");
     }
@@ -44,35 +43,34 @@ pub fn check_data(
 /// Writes the report to the run's `data_check.json`.
 pub fn save_data_check(run: &RunDir, report: &HygieneReport) -> Result<(), TrainError> {
     let json = serde_json::to_string_pretty(report).expect("a hygiene report serialises");
-    crate::checkpoint::write_atomically(&run.data_check(), format!("{json}\n").as_bytes())?;
-    Ok(())
+    let path = run.data_check();
+    fs::write_atomically(&path, format!("{json}\n").as_bytes())
+        .map_err(|e| TrainError::io(&path, e))
 }
 
-/// Appends the data check's validation overlap to the evidence of a `leak_suspected` signal,
-/// so the log says whether the corpus itself explains it.
-pub fn cite_data_check(run: &RunDir, signals: &mut [Signal]) {
-    let Some(signal) = signals
-        .iter_mut()
-        .find(|s| s.kind == SignalKind::LeakSuspected)
-    else {
-        return;
-    };
+/// What a `leak_suspected` signal adds to its evidence: the data check's validation overlap
+/// from the run's `data_check.json`, so the log says whether the corpus itself explains it.
+pub fn leak_citation(run: &RunDir) -> String {
     let report = std::fs::read_to_string(run.data_check())
         .ok()
         .and_then(|t| serde_json::from_str::<HygieneReport>(&t).ok());
-    let note = match report
-        .as_ref()
-        .and_then(|r| r.overlap.splits.iter().find(|o| o.split == "valid"))
+    let Some(report) = report else {
+        return "; no data check in this run directory".to_string();
+    };
+    match report
+        .overlap
+        .splits
+        .iter()
+        .find(|o| o.split == Split::Valid)
     {
         Some(o) => format!(
             "; data check: {:.2}% of valid lines and {:.2}% of its tokens ({}-grams) also occur \
              in train (threshold {:.2}%)",
             100.0 * o.line_share,
             100.0 * o.token_share,
-            report.as_ref().map_or(0, |r| r.overlap.ngram),
-            100.0 * report.as_ref().map_or(0.0, |r| r.overlap.max_overlap)
+            report.overlap.ngram,
+            100.0 * report.overlap.max_overlap
         ),
         None => "; no data check in this run directory".to_string(),
-    };
-    signal.evidence.push_str(&note);
+    }
 }

@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::metrics::{MetricKind, MetricRecord, MetricsError};
+use super::{MetricSink, SinkError};
+use crate::records::MetricRecord;
 
 /// Appends TensorBoard events to one `events.out.tfevents.*` file.
 #[derive(Debug)]
@@ -33,7 +34,7 @@ impl EventWriter {
     /// (`events.out.tfevents.<unix seconds>.<host>.<pid>.<n>`, `n` counting the files this
     /// process made), and writes its header event. TensorBoard reads every file of the
     /// directory in name order.
-    pub fn create(dir: &Path) -> Result<Self, MetricsError> {
+    pub fn create(dir: &Path) -> Result<Self, SinkError> {
         static FILES: AtomicUsize = AtomicUsize::new(0);
         let now = unix_seconds();
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "perplex".into());
@@ -45,7 +46,7 @@ impl EventWriter {
             FILES.fetch_add(1, Ordering::Relaxed)
         );
         let path = dir.join(name);
-        let file = File::create(&path).map_err(|source| MetricsError::Io {
+        let file = File::create(&path).map_err(|source| SinkError::Io {
             path: path.clone(),
             source,
         })?;
@@ -62,7 +63,7 @@ impl EventWriter {
     }
 
     /// Writes one scalar (TensorBoard stores it as an f32).
-    pub fn scalar(&mut self, tag: &str, step: u64, value: f64) -> Result<(), MetricsError> {
+    pub fn scalar(&mut self, tag: &str, step: u64, value: f64) -> Result<(), SinkError> {
         let mut value_msg = Vec::new();
         put_bytes(&mut value_msg, 1, tag.as_bytes());
         put_f32(&mut value_msg, 2, value as f32);
@@ -70,7 +71,7 @@ impl EventWriter {
     }
 
     /// Writes one text entry (Markdown, shown by TensorBoard's text dashboard).
-    pub fn text(&mut self, tag: &str, step: u64, text: &str) -> Result<(), MetricsError> {
+    pub fn text(&mut self, tag: &str, step: u64, text: &str) -> Result<(), SinkError> {
         let mut plugin = Vec::new();
         put_bytes(&mut plugin, 1, b"text");
         let mut metadata = Vec::new();
@@ -92,46 +93,48 @@ impl EventWriter {
     }
 
     /// Writes the scalars (and, for evaluations, the signals and samples as text) of one
-    /// metrics record: `train/loss`, `lr` for train records; `val/loss`, `val/ppl`,
-    /// `val/bits_per_char`, `train/loss_eval`, `gap`, `health` for evaluations.
-    pub fn record(&mut self, r: &MetricRecord) -> Result<(), MetricsError> {
-        match r.kind {
-            MetricKind::Train => {
+    /// metrics record: `train/loss`, `lr`, `train/tokens_per_s` for train records;
+    /// `val/loss`, `val/ppl`, `val/bits_per_char`, `train/loss_eval`, `gap`, `health` for
+    /// evaluations.
+    pub fn record(&mut self, record: &MetricRecord) -> Result<(), SinkError> {
+        match record {
+            MetricRecord::Train(r) => {
                 self.scalar("train/loss", r.step, r.loss)?;
                 self.scalar("lr", r.step, r.lr)?;
-                if let Some(t) = r.tokens_per_s {
-                    self.scalar("train/tokens_per_s", r.step, t)?;
-                }
+                self.scalar("train/tokens_per_s", r.step, r.tokens_per_s)
             }
-            MetricKind::Eval => {
-                self.scalar("val/loss", r.step, r.loss)?;
-                self.scalar("val/ppl", r.step, r.ppl)?;
-                if let Some(reading) = &r.reading {
-                    self.scalar("val/bits_per_char", r.step, reading.bits_per_char)?;
-                    self.scalar("train/loss_eval", r.step, reading.train_eval_loss)?;
-                    self.scalar("gap", r.step, reading.gap)?;
-                    self.scalar("health", r.step, reading.health)?;
-                    let signals: Vec<String> = reading
-                        .signals
-                        .iter()
-                        .map(|s| format!("- **{}**: {}", s.kind.name(), s.evidence))
-                        .collect();
-                    self.text("signals", r.step, &signals.join("\n"))?;
-                    if !reading.samples.is_empty() {
-                        let samples: Vec<String> = reading
-                            .samples
-                            .iter()
-                            .map(|s| format!("- *{}* → {}", s.prompt, s.text))
-                            .collect();
-                        self.text("samples", r.step, &samples.join("\n"))?;
-                    }
+            MetricRecord::Eval(r) => {
+                let g = &r.reading;
+                for (tag, value) in [
+                    ("val/loss", r.loss),
+                    ("val/ppl", r.ppl),
+                    ("val/bits_per_char", g.bits_per_char),
+                    ("train/loss_eval", g.train_eval_loss),
+                    ("gap", g.gap),
+                    ("health", g.health),
+                ] {
+                    self.scalar(tag, r.step, value)?;
                 }
+                let signals: Vec<String> = g
+                    .verdict
+                    .signals()
+                    .map(|s| format!("- **{}**: {}", s.kind, s.evidence))
+                    .collect();
+                self.text("signals", r.step, &signals.join("\n"))?;
+                if g.samples.is_empty() {
+                    return Ok(());
+                }
+                let samples: Vec<String> = g
+                    .samples
+                    .iter()
+                    .map(|s| format!("- *{}* → {}", s.prompt, s.text))
+                    .collect();
+                self.text("samples", r.step, &samples.join("\n"))
             }
         }
-        Ok(())
     }
 
-    fn summary(&mut self, step: u64, value_msg: &[u8]) -> Result<(), MetricsError> {
+    fn summary(&mut self, step: u64, value_msg: &[u8]) -> Result<(), SinkError> {
         let mut summary = Vec::new();
         put_bytes(&mut summary, 1, value_msg);
         let mut event = event_header(unix_seconds(), step);
@@ -139,15 +142,21 @@ impl EventWriter {
         self.write_record(&event)
     }
 
-    fn write_record(&mut self, data: &[u8]) -> Result<(), MetricsError> {
+    fn write_record(&mut self, data: &[u8]) -> Result<(), SinkError> {
         let frame = tf_record(data);
         self.file
             .write_all(&frame)
             .and_then(|_| self.file.flush())
-            .map_err(|source| MetricsError::Io {
+            .map_err(|source| SinkError::Io {
                 path: self.path.clone(),
                 source,
             })
+    }
+}
+
+impl MetricSink for EventWriter {
+    fn write(&mut self, record: &MetricRecord) -> Result<(), SinkError> {
+        self.record(record)
     }
 }
 
@@ -157,8 +166,8 @@ const PREFIX: &str = "events.out.tfevents.";
 /// Replaces every event file in `dir` by one holding exactly `records`. A resumed run calls
 /// this after dropping the records written past its saved state, so TensorBoard shows each
 /// step once (its own orphan purging leaves duplicates behind).
-pub fn rewrite_events(dir: &Path, records: &[MetricRecord]) -> Result<(), MetricsError> {
-    let io = |path: &Path, source| MetricsError::Io {
+pub fn rewrite_events(dir: &Path, records: &[MetricRecord]) -> Result<(), SinkError> {
+    let io = |path: &Path, source| SinkError::Io {
         path: path.to_owned(),
         source,
     };
@@ -314,21 +323,7 @@ mod tests {
                 .unwrap();
         }
         std::fs::write(dir.path().join("metrics.jsonl"), "").unwrap();
-        let record = MetricRecord {
-            kind: MetricKind::Train,
-            step: 7,
-            tokens_seen: 70,
-            lr: 1e-3,
-            loss: 2.5,
-            ppl: 2.5f64.exp(),
-            tokens_per_s: None,
-            wall_s: 1.0,
-            eval_tokens: None,
-            eval_s: None,
-            best: None,
-            tokenizer_sha256: None,
-            reading: None,
-        };
+        let record = crate::records::tests::train(7, 2.5);
         rewrite_events(dir.path(), &[record]).unwrap();
         let files: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
@@ -337,8 +332,8 @@ mod tests {
             .collect();
         assert_eq!(files.len(), 1, "{files:?}");
         let bytes = std::fs::read(dir.path().join(&files[0])).unwrap();
-        // The header, then train/loss and lr at step 7.
-        assert_eq!(frames(&bytes).len(), 3);
+        // The header, then train/loss, lr and train/tokens_per_s at step 7.
+        assert_eq!(frames(&bytes).len(), 4);
         assert!(
             dir.path().join("metrics.jsonl").exists(),
             "other files are left alone"

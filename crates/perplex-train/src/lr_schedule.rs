@@ -11,7 +11,7 @@ use burn::optim::lr_scheduler::linear::LinearLrSchedulerConfig;
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::optim::lr_scheduler::sequential::SequentialLrSchedulerConfig;
 
-use crate::TrainConfig;
+use crate::config::TrainConfig;
 
 /// Builds the warmup-then-cosine scheduler of a run. `config` must have passed validation
 /// (`0 < min_lr ≤ lr ≤ 1`, `warmup_steps < max_steps`).

@@ -1,21 +1,10 @@
-//! Data hygiene: how much of the held-out text also occurs in train, and splitting a corpus
-//! so that it cannot.
-//!
-//! Lines are compared after whitespace normalisation (runs of whitespace become one space,
-//! ends trimmed). Overlap is measured two ways per held-out split:
-//!
-//! - **lines**: the share of non-empty lines whose normalised text is also a line of train;
-//! - **tokens**: the share of tokens covered by at least one `n`-gram (a shingle of `n`
-//!   consecutive tokens of a line followed by its `<eos>`) that also occurs in train. Long
-//!   copied passages show up here even when the line breaks differ.
-//!
-//! Hashes are 64-bit FNV-1a over the normalised text: stable across machines and versions,
-//! so a hash split is reproducible, and with a few million shingles the chance of a false
-//! match stays below 1e-6.
+//! Overlap of held-out text with train: whole lines and `n`-gram shingles, hashed.
 
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
+
+use crate::Split;
 
 /// Default shingle length, in tokens: 13-grams, the contamination check of GPT-3's paper.
 pub const DEFAULT_NGRAM: usize = 13;
@@ -87,11 +76,11 @@ impl TrainIndex {
         }
     }
 
-    /// The overlap of one held-out split (`name`) with train.
-    pub fn overlap(&self, name: &str, held_out: &[String]) -> Overlap {
+    /// The overlap of one held-out `split` with train.
+    pub fn overlap(&self, split: Split, held_out: &[String]) -> Overlap {
         let norms: Vec<String> = held_out.iter().map(|l| normalize(l)).collect();
         let mut o = Overlap {
-            split: name.to_owned(),
+            split,
             lines: 0,
             lines_in_train: 0,
             tokens: 0,
@@ -149,8 +138,8 @@ pub struct Example {
 /// How much of one held-out split also occurs in train.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Overlap {
-    /// The held-out split's name (valid, test).
-    pub split: String,
+    /// The held-out split (valid, test).
+    pub split: Split,
     /// Non-empty lines.
     pub lines: usize,
     /// Of those, lines whose normalised text is also a train line.
@@ -187,12 +176,12 @@ pub struct DataCheck {
 }
 
 impl DataCheck {
-    /// Checks each `(name, lines)` of `held_out` against `train` with `n`-gram shingles.
-    pub fn run(train: &[String], held_out: &[(&str, &[String])], n: usize, max: f64) -> Self {
+    /// Checks each `(split, lines)` of `held_out` against `train` with `n`-gram shingles.
+    pub fn run(train: &[String], held_out: &[(Split, &[String])], n: usize, max: f64) -> Self {
         let index = TrainIndex::new(train, n);
         let splits: Vec<Overlap> = held_out
             .iter()
-            .map(|(name, lines)| index.overlap(name, lines))
+            .map(|&(split, lines)| index.overlap(split, lines))
             .collect();
         let passed = splits.iter().all(|o| o.token_share <= max);
         Self {
@@ -231,148 +220,6 @@ impl DataCheck {
     }
 }
 
-/// `<unk>` and out-of-vocabulary rates of one split against the train vocabulary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VocabRates {
-    /// The split's name.
-    pub split: String,
-    /// Tokens, `<eos>` included.
-    pub tokens: usize,
-    /// Tokens that are `<unk>`, written so or mapped there.
-    pub unk_tokens: usize,
-    /// Words absent from the train vocabulary (a subset of `unk_tokens`).
-    pub oov_words: usize,
-    /// `unk_tokens / tokens`.
-    pub unk_rate: f64,
-    /// `oov_words / tokens`.
-    pub oov_rate: f64,
-}
-
-impl VocabRates {
-    /// The rates of `split` encoded as `encoded`.
-    pub fn of(split: crate::Split, encoded: &crate::Encoded) -> Self {
-        let tokens = encoded.ids.len();
-        Self {
-            split: split.name().to_owned(),
-            tokens,
-            unk_tokens: encoded.unk_tokens,
-            oov_words: encoded.oov_words,
-            unk_rate: encoded.unk_tokens as f64 / tokens.max(1) as f64,
-            oov_rate: encoded.oov_words as f64 / tokens.max(1) as f64,
-        }
-    }
-}
-
-/// Warnings for held-out splits whose unknown-word rate is far above train's: more than
-/// twice train's `<unk>` rate and at least one percentage point above it. Such a split
-/// measures the tokenizer's coverage as much as the model.
-pub fn vocab_warnings(rates: &[VocabRates]) -> Vec<String> {
-    let Some(train) = rates.iter().find(|r| r.split == "train") else {
-        return Vec::new();
-    };
-    rates
-        .iter()
-        .filter(|r| r.split != "train")
-        .filter(|r| r.unk_rate > 2.0 * train.unk_rate && r.unk_rate > train.unk_rate + 0.01)
-        .map(|r| {
-            format!(
-                "{}: {:.2}% of tokens are <unk> ({:.2}% out-of-vocabulary words) against train's \
-                 {:.2}%; its perplexity says as much about the vocabulary as about the model",
-                r.split,
-                100.0 * r.unk_rate,
-                100.0 * r.oov_rate,
-                100.0 * train.unk_rate
-            )
-        })
-        .collect()
-}
-
-/// Everything `perplex data check` and the start of `perplex train` report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HygieneReport {
-    /// Overlap of valid and test with train.
-    pub overlap: DataCheck,
-    /// `<unk>` and OOV rates of every split.
-    pub vocab: Vec<VocabRates>,
-    /// Vocabulary warnings (see [`vocab_warnings`]).
-    pub warnings: Vec<String>,
-}
-
-impl HygieneReport {
-    /// Checks `corpus` with `n`-gram shingles against the threshold `max_overlap`, and the
-    /// vocabulary rates under `tokenizer`.
-    pub fn run(
-        corpus: &crate::Corpus,
-        tokenizer: &crate::CorpusTokenizer,
-        n: usize,
-        max_overlap: f64,
-    ) -> Result<Self, crate::DataError> {
-        use crate::Split;
-        // A split with no lines (a check given no test file) is left out rather than
-        // reported as 0 of 0.
-        let present: Vec<Split> = Split::ALL
-            .into_iter()
-            .filter(|&s| !corpus.split(s).is_empty())
-            .collect();
-        let held_out: Vec<(&str, &[String])> = present
-            .iter()
-            .filter(|&&s| s != Split::Train)
-            .map(|&s| (s.name(), corpus.split(s)))
-            .collect();
-        let overlap = DataCheck::run(&corpus.train, &held_out, n, max_overlap);
-        let vocab = present
-            .iter()
-            .map(|&s| Ok(VocabRates::of(s, &tokenizer.encode_lines(corpus.split(s))?)))
-            .collect::<Result<Vec<_>, crate::DataError>>()?;
-        let warnings = vocab_warnings(&vocab);
-        Ok(Self {
-            overlap,
-            vocab,
-            warnings,
-        })
-    }
-}
-
-/// Shares of a hash split, each in [0, 1).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SplitShares {
-    /// Share of lines for valid.
-    pub valid: f64,
-    /// Share of lines for test.
-    pub test: f64,
-    /// Seed mixed into every line's hash: another seed, another split.
-    pub seed: u64,
-}
-
-/// Which split a line belongs to under a hash split: a function of its normalised text and the
-/// seed only, so identical lines always land together and never straddle splits. `None` for
-/// an empty line.
-pub fn assign(line: &str, shares: &SplitShares) -> Option<crate::Split> {
-    let norm = normalize(line);
-    if norm.is_empty() {
-        return None;
-    }
-    let h = fnv1a(
-        fnv1a(FNV_OFFSET, &shares.seed.to_le_bytes()),
-        norm.as_bytes(),
-    );
-    // FNV's low bits mix poorly for short inputs; a final avalanche (splitmix64's) fixes that.
-    let u = splitmix_finish(h) as f64 / (u64::MAX as f64 + 1.0);
-    Some(if u < shares.valid {
-        crate::Split::Valid
-    } else if u < shares.valid + shares.test {
-        crate::Split::Test
-    } else {
-        crate::Split::Train
-    })
-}
-
-fn splitmix_finish(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,7 +248,7 @@ mod tests {
         for line in valid.iter().step_by(20) {
             train.push(format!("  {}  ", line.replace(' ', "\t")));
         }
-        let check = DataCheck::run(&train, &[("valid", &valid)], 13, 0.01);
+        let check = DataCheck::run(&train, &[(Split::Valid, &valid)], 13, 0.01);
         let o = &check.splits[0];
         assert_eq!((o.lines_in_train, o.lines), (10, 200));
         assert_eq!(o.line_share, 0.05);
@@ -412,7 +259,7 @@ mod tests {
         assert_eq!(o.tokens, 200 * 21);
         assert_eq!(o.examples[0].line, 1);
         assert!(!check.passed, "5% is past the 1% threshold");
-        let clean = DataCheck::run(&unique_lines(50, "t"), &[("valid", &valid)], 13, 0.01);
+        let clean = DataCheck::run(&unique_lines(50, "t"), &[(Split::Valid, &valid)], 13, 0.01);
         assert_eq!(clean.splits[0].token_share, 0.0);
         assert!(clean.passed);
     }
@@ -422,7 +269,7 @@ mod tests {
         let passage = "a b c d e f g h i j k l m n o p";
         let train = lines(&[&format!("x y {passage} z")]);
         let valid = lines(&[passage, "q r s"]);
-        let o = &DataCheck::run(&train, &[("valid", &valid)], 13, 0.5).splits[0];
+        let o = &DataCheck::run(&train, &[(Split::Valid, &valid)], 13, 0.5).splits[0];
         assert_eq!(o.lines_in_train, 0);
         // The 16 words of the passage are covered by its 13-grams; its <eos> is not (train
         // goes on with "z"), nor are the 4 tokens of "q r s <eos>".
@@ -437,61 +284,10 @@ mod tests {
         train.extend(block.iter().cloned());
         let mut valid = block.clone();
         valid.push("omega".into());
-        let o = &DataCheck::run(&train, &[("valid", &valid)], 13, 0.5).splits[0];
+        let o = &DataCheck::run(&train, &[(Split::Valid, &valid)], 13, 0.5).splits[0];
         // 6 lines of 3 tokens: 18 tokens, all inside 13-grams found in train; "omega <eos>"
         // is not.
         assert_eq!((o.tokens_in_train_ngrams, o.tokens), (18, 20));
         assert_eq!(o.lines_in_train, 6);
-    }
-
-    #[test]
-    fn only_a_held_out_split_far_above_train_in_unknown_words_is_warned_about() {
-        let rate = |split: &str, unk: usize| VocabRates {
-            split: split.into(),
-            tokens: 1000,
-            unk_tokens: unk,
-            oov_words: unk / 2,
-            unk_rate: unk as f64 / 1000.0,
-            oov_rate: unk as f64 / 2000.0,
-        };
-        // PTB-like: 4.8% train, 4.7% valid, 5.8% test: no warning.
-        assert!(
-            vocab_warnings(&[rate("train", 48), rate("valid", 47), rate("test", 58)]).is_empty()
-        );
-        let w = vocab_warnings(&[rate("train", 48), rate("valid", 47), rate("test", 120)]);
-        assert_eq!(w.len(), 1);
-        assert!(
-            w[0].starts_with("test: 12.00% of tokens are <unk>"),
-            "{}",
-            w[0]
-        );
-    }
-
-    #[test]
-    fn hash_splitting_keeps_duplicates_together_and_follows_the_shares() {
-        let shares = SplitShares {
-            valid: 0.1,
-            test: 0.1,
-            seed: 7,
-        };
-        let corpus = unique_lines(5000, "w");
-        let mut counts = [0usize; 3];
-        for line in &corpus {
-            let split = assign(line, &shares).unwrap();
-            // The same text with other spacing lands in the same split.
-            assert_eq!(assign(&format!(" {line} "), &shares), Some(split));
-            counts[split as usize] += 1;
-        }
-        // 10% ± 4 standard deviations of a binomial(5000, 0.1).
-        for &c in &counts[1..] {
-            assert!((c as f64 - 500.0).abs() < 4.0 * 450f64.sqrt(), "{counts:?}");
-        }
-        assert_eq!(assign("   ", &shares), None);
-        let other = SplitShares { seed: 8, ..shares };
-        assert!(
-            corpus
-                .iter()
-                .any(|l| assign(l, &other) != assign(l, &shares))
-        );
     }
 }

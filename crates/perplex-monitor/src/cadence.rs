@@ -1,10 +1,10 @@
-//! When to log and when to validate.
+//! The cadence of a run: when to log the training loss and when to validate.
 
 use serde::{Deserialize, Serialize};
 
 /// The cadence of a run, in optimizer steps (1-based: step `s` is the `s`-th update).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Schedule {
+pub struct Cadence {
     /// Total optimizer steps.
     pub max_steps: u64,
     /// Validate every this many steps (0: only at the end).
@@ -13,7 +13,7 @@ pub struct Schedule {
     pub log_every: u64,
 }
 
-impl Schedule {
+impl Cadence {
     /// Whether to run a validation pass after step `step`: every `eval_every` steps and always
     /// after the last step, so a run ends with a measured model.
     pub fn eval_after(&self, step: u64) -> bool {
@@ -37,7 +37,7 @@ mod tests {
 
     #[test]
     fn evaluates_on_the_cadence_and_at_the_end() {
-        let s = Schedule {
+        let s = Cadence {
             max_steps: 1050,
             eval_every: 500,
             log_every: 100,
@@ -50,7 +50,7 @@ mod tests {
 
     #[test]
     fn eval_every_zero_means_only_at_the_end() {
-        let s = Schedule {
+        let s = Cadence {
             max_steps: 10,
             eval_every: 0,
             log_every: 0,

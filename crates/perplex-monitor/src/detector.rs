@@ -1,0 +1,310 @@
+//! The detectors: the rules that turn a run's numbers into its state and alarms.
+//!
+//! [`Detector`] looks at each training step (spikes, NaN) and each evaluation (trend of the
+//! validation loss, gap to the train loss, leakage, repetitive samples). It keeps only
+//! numbers, so it can watch any run, perplex's or not.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::samples::Sample;
+use crate::signal::{Signal, SignalKind, Verdict};
+
+/// Thresholds of the detectors. Losses are mean NLL per token in nats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectorConfig {
+    /// Evaluations reported as `warming_up` before any judgement of the trend.
+    pub warmup_evals: usize,
+    /// An improvement smaller than this many nats does not count.
+    pub min_delta: f64,
+    /// Nor one smaller than this fraction of the best loss.
+    pub min_delta_rel: f64,
+    /// Evaluations without improvement before `plateau`.
+    pub patience: usize,
+    /// Consecutive evaluations of rising validation loss with falling training loss before
+    /// `overfitting`.
+    pub divergence_evals: usize,
+    /// `overfitting` also when val − eval-mode train loss exceeds this many nats.
+    pub max_gap: Option<f64>,
+    /// `leak_suspected` when val is below the eval-mode train loss by more than this many nats.
+    pub leak_margin: f64,
+    /// `leak_suspected` when val falls by more than this fraction in one evaluation after
+    /// warm-up.
+    pub leak_drop: f64,
+    /// `unstable` when a training loss is this many standard deviations above the recent mean.
+    pub spike_z: f64,
+    /// Training steps in the window the spike statistics are taken over.
+    pub spike_window: usize,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        Self {
+            warmup_evals: 1,
+            min_delta: 0.0,
+            min_delta_rel: 1e-3,
+            patience: 3,
+            divergence_evals: 2,
+            max_gap: None,
+            leak_margin: 0.05,
+            leak_drop: 0.3,
+            spike_z: 6.0,
+            spike_window: 50,
+        }
+    }
+}
+
+/// The numbers of one evaluation, as the detectors compare them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EvalPoint {
+    /// Optimizer steps completed.
+    pub step: u64,
+    /// Mean validation NLL per token, nats.
+    pub val_loss: f64,
+    /// Mean training loss of the steps since the previous evaluation (dropout on), nats.
+    pub train_loss: f64,
+    /// Loss of a fixed slice of the train split in eval mode, nats, if measured.
+    pub train_eval_loss: Option<f64>,
+}
+
+impl EvalPoint {
+    /// The generalisation gap: val − eval-mode train loss (nats), when the latter is known.
+    pub fn gap(&self) -> Option<f64> {
+        self.train_eval_loss.map(|t| self.val_loss - t)
+    }
+}
+
+/// Watches a run's numbers and names what it sees. Serialisable, so a resumed run keeps its
+/// history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Detector {
+    config: DetectorConfig,
+    evals: Vec<EvalPoint>,
+    best: Option<f64>,
+    since_improvement: usize,
+    recent_train: VecDeque<f64>,
+}
+
+impl Detector {
+    /// A detector with the given thresholds.
+    pub fn new(config: DetectorConfig) -> Self {
+        Self {
+            config,
+            evals: Vec::new(),
+            best: None,
+            since_improvement: 0,
+            recent_train: VecDeque::new(),
+        }
+    }
+
+    /// Looks at one training step's loss (nats): `non_finite` for NaN or infinity, `unstable`
+    /// for a spike more than `spike_z` standard deviations above the window's mean.
+    pub fn on_train_step(&mut self, step: u64, loss: f64) -> Option<Signal> {
+        if !loss.is_finite() {
+            return Some(Signal::new(
+                SignalKind::NonFinite,
+                step,
+                format!("training loss is {loss} at step {step}"),
+            ));
+        }
+        let window = self.config.spike_window.max(2);
+        let spike = (self.recent_train.len() >= window / 2)
+            .then(|| mean_std(self.recent_train.iter().copied()))
+            .filter(|&(_, std)| std > 0.0)
+            .map(|(mean, std)| (mean, std, (loss - mean) / std))
+            .filter(|&(_, _, z)| z > self.config.spike_z);
+        self.recent_train.push_back(loss);
+        if self.recent_train.len() > window {
+            self.recent_train.pop_front();
+        }
+        spike.map(|(mean, std, z)| {
+            let evidence = format!(
+                "training loss {loss:.4} is {z:.1} standard deviations above the mean of the \
+                 last {} steps ({mean:.4} ± {std:.4})",
+                self.recent_train.len() - 1
+            );
+            Signal::new(SignalKind::Unstable, step, evidence)
+        })
+    }
+
+    /// Looks at one evaluation and its generated `samples`: the run's state (`warming_up`,
+    /// `healthy`, `plateau`, `overfitting`, or `non_finite` for a NaN or infinite validation
+    /// loss), and any alarms (`leak_suspected`, `degenerate_samples`).
+    pub fn on_eval(&mut self, point: EvalPoint, samples: &[Sample]) -> Verdict {
+        let mut verdict = self.judge(point);
+        verdict.alarms.extend(degenerate(point.step, samples));
+        verdict
+    }
+
+    fn judge(&mut self, point: EvalPoint) -> Verdict {
+        if !point.val_loss.is_finite() {
+            self.evals.push(point);
+            let evidence = format!("validation loss is {}", point.val_loss);
+            return Verdict {
+                state: Signal::new(SignalKind::NonFinite, point.step, evidence),
+                alarms: Vec::new(),
+            };
+        }
+        let previous = self.evals.last().copied();
+        let improved = self.record_best(point.val_loss);
+        self.evals.push(point);
+        Verdict {
+            state: self.state(&point, improved),
+            alarms: self.leak(&point, previous).into_iter().collect(),
+        }
+    }
+
+    /// Updates the best loss; whether `loss` improved on it by more than the minimum delta.
+    fn record_best(&mut self, loss: f64) -> bool {
+        let improved = match self.best {
+            None => true,
+            Some(best) => {
+                let delta = self
+                    .config
+                    .min_delta
+                    .max(self.config.min_delta_rel * best.abs());
+                loss < best - delta
+            }
+        };
+        if improved {
+            self.best = Some(loss);
+            self.since_improvement = 0;
+        } else {
+            self.since_improvement += 1;
+            self.best = self.best.map(|b| b.min(loss));
+        }
+        improved
+    }
+
+    fn state(&self, point: &EvalPoint, improved: bool) -> Signal {
+        let (step, n) = (point.step, self.evals.len());
+        let make = |kind, evidence: String| Signal::new(kind, step, evidence);
+        if n <= self.config.warmup_evals {
+            let evidence = format!("evaluation {n} of the first {}", self.config.warmup_evals);
+            return make(SignalKind::WarmingUp, evidence);
+        }
+        if let Some(evidence) = self.divergence().or_else(|| self.gap_past_bound(point)) {
+            return make(SignalKind::Overfitting, evidence);
+        }
+        let best = self.best.unwrap_or(f64::NAN);
+        if improved {
+            return make(
+                SignalKind::Healthy,
+                format!("val loss {:.4} is a new best", point.val_loss),
+            );
+        }
+        if self.since_improvement >= self.config.patience {
+            return make(
+                SignalKind::Plateau,
+                format!(
+                    "no improvement beyond the minimum delta for {} evaluations (best {best:.4}); \
+                     let the cosine schedule decay, or try a lower learning rate",
+                    self.since_improvement,
+                ),
+            );
+        }
+        make(
+            SignalKind::Healthy,
+            format!(
+                "val loss {:.4}, {} evaluation(s) since the best {best:.4}",
+                point.val_loss, self.since_improvement,
+            ),
+        )
+    }
+
+    /// Validation loss rising for `divergence_evals` consecutive evaluations while the training
+    /// loss fell over the same span.
+    fn divergence(&self) -> Option<String> {
+        let k = self.config.divergence_evals.max(1);
+        if self.evals.len() < k + 1 {
+            return None;
+        }
+        let span = &self.evals[self.evals.len() - k - 1..];
+        let val_rising = span.windows(2).all(|w| w[1].val_loss > w[0].val_loss);
+        let train = |p: &EvalPoint| p.train_eval_loss.unwrap_or(p.train_loss);
+        let train_falling = train(&span[k]) < train(&span[0]);
+        (val_rising && train_falling).then(|| {
+            format!(
+                "val loss rose {k} evaluations in a row ({:.4} → {:.4}) while train loss fell \
+                 ({:.4} → {:.4})",
+                span[0].val_loss,
+                span[k].val_loss,
+                train(&span[0]),
+                train(&span[k])
+            )
+        })
+    }
+
+    /// The gap val − eval-mode train past `max_gap`, when both are set.
+    fn gap_past_bound(&self, point: &EvalPoint) -> Option<String> {
+        let (gap, bound) = (point.gap()?, self.config.max_gap?);
+        (gap > bound).then(|| {
+            format!(
+                "generalisation gap {gap:.4} nats (val {:.4} − eval-mode train {:.4}) is past \
+                 the bound {bound}",
+                point.val_loss,
+                point.train_eval_loss.unwrap_or(f64::NAN)
+            )
+        })
+    }
+
+    fn leak(&self, point: &EvalPoint, previous: Option<EvalPoint>) -> Option<Signal> {
+        let make = |evidence| Signal::new(SignalKind::LeakSuspected, point.step, evidence);
+        if let Some(train) = point.train_eval_loss
+            && point.val_loss < train - self.config.leak_margin
+        {
+            return Some(make(format!(
+                "val loss {:.4} is below the eval-mode train loss {train:.4} by more than \
+                 {} nats: held-out text may be in the training data",
+                point.val_loss, self.config.leak_margin
+            )));
+        }
+        let prev = previous?;
+        let drop = (prev.val_loss - point.val_loss) / prev.val_loss;
+        let train_drop = (prev.train_loss - point.train_loss) / prev.train_loss;
+        (self.evals.len() > self.config.warmup_evals + 1
+            && drop > self.config.leak_drop
+            && drop > 2.0 * train_drop.max(0.0))
+        .then(|| {
+            make(format!(
+                "val loss fell {:.0}% in one evaluation ({:.4} → {:.4}) while train loss fell \
+                 {:.0}%: implausibly sudden",
+                100.0 * drop,
+                prev.val_loss,
+                point.val_loss,
+                100.0 * train_drop
+            ))
+        })
+    }
+}
+
+/// `degenerate_samples` when at least half of the evaluation's samples repeat themselves.
+fn degenerate(step: u64, samples: &[Sample]) -> Option<Signal> {
+    let bad: Vec<&Sample> = samples.iter().filter(|s| s.is_degenerate()).collect();
+    (!samples.is_empty() && bad.len() * 2 >= samples.len()).then(|| {
+        let evidence = format!(
+            "{} of {} samples repeat themselves, e.g. {:?} (distinct-2 {:.2}, repeated \
+             4-grams {:.0}%, loop of {} tokens)",
+            bad.len(),
+            samples.len(),
+            bad[0].text,
+            bad[0].repetition.distinct_2,
+            100.0 * bad[0].repetition.repeated_4gram_share,
+            bad[0].repetition.longest_loop
+        );
+        Signal::new(SignalKind::DegenerateSamples, step, evidence)
+    })
+}
+
+/// Mean and (population) standard deviation.
+fn mean_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
+    let n = values.clone().count().max(1) as f64;
+    let mean = values.clone().sum::<f64>() / n;
+    let var = values.map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,190 @@
+//! The monitor: one type that reads a run step by step and evaluation by evaluation, and
+//! says what it sees, how healthy the run is and whether to stop. `perplex train` feeds it
+//! from the training loop; `perplex watch` feeds it the rows of any log.
+
+use serde::{Deserialize, Serialize};
+
+use crate::detector::{Detector, DetectorConfig, EvalPoint};
+use crate::health::{EvalHealth, eval_health, run_health};
+use crate::nll::NllSum;
+use crate::samples::Sample;
+use crate::signal::{Signal, SignalKind, Verdict};
+use crate::stopping::{EarlyStopping, EarlyStoppingConfig, Metric, StopDecision};
+
+/// What one evaluation measured, as the monitor reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct Observation<'a> {
+    /// Optimizer steps completed.
+    pub step: u64,
+    /// Mean validation NLL per token, nats.
+    pub val_loss: f64,
+    /// Eval-mode loss of a fixed train slice, nats, when measured.
+    pub train_eval_loss: Option<f64>,
+    /// Samples generated at this evaluation (may be empty).
+    pub samples: &'a [Sample],
+}
+
+/// The monitor's judgement of one evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgement {
+    /// The run's state and the alarms beside it.
+    pub verdict: Verdict,
+    /// Mean training loss of the steps since the previous evaluation (dropout on), nats per
+    /// token (NaN when none was seen).
+    pub train_loss: f64,
+    /// Generalisation gap, val − eval-mode train loss, nats (when the latter was measured).
+    pub gap: Option<f64>,
+    /// Health score of this evaluation, 0–100.
+    pub health: f64,
+    /// Early stopping's decision, when it says stop.
+    pub stop: Option<StopDecision>,
+}
+
+/// Reads a run's numbers. Serialisable, so a resumed run keeps what it has seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Monitor {
+    detector: Detector,
+    stopping: EarlyStopping,
+    /// Training loss of the steps since the previous evaluation.
+    since_eval: NllSum,
+    /// `unstable` spikes since the previous evaluation.
+    spikes: usize,
+    /// Health of each evaluation so far.
+    healths: Vec<EvalHealth>,
+}
+
+impl Monitor {
+    /// A monitor with the detectors' thresholds and early stopping's settings.
+    pub fn new(detectors: DetectorConfig, stopping: EarlyStoppingConfig) -> Self {
+        Self {
+            detector: Detector::new(detectors),
+            stopping: EarlyStopping::new(stopping),
+            since_eval: NllSum::default(),
+            spikes: 0,
+            healths: Vec::new(),
+        }
+    }
+
+    /// Reads one training step's mean loss (nats per token) over `tokens` tokens (give 1 when
+    /// the count is unknown: each step then weighs the same). Returns an `unstable` or
+    /// `non_finite` signal when the step raises one.
+    pub fn on_step(&mut self, step: u64, loss: f64, tokens: u64) -> Option<Signal> {
+        if loss.is_finite() {
+            self.since_eval.add(loss * tokens as f64, tokens);
+        }
+        let signal = self.detector.on_train_step(step, loss);
+        if signal
+            .as_ref()
+            .is_some_and(|s| s.kind == SignalKind::Unstable)
+        {
+            self.spikes += 1;
+        }
+        signal
+    }
+
+    /// Reads one evaluation: the state, the alarms, the health, and whether to stop.
+    pub fn on_eval(&mut self, seen: Observation) -> Judgement {
+        let train_loss = self.since_eval.mean();
+        let point = EvalPoint {
+            step: seen.step,
+            val_loss: seen.val_loss,
+            train_loss,
+            train_eval_loss: seen.train_eval_loss,
+        };
+        let verdict = self.detector.on_eval(point, seen.samples);
+        let health = eval_health(&verdict, point.gap(), self.spikes);
+        self.healths.push(EvalHealth {
+            score: health,
+            warming_up: verdict.is_warming_up(),
+        });
+        let watched = match self.stopping.config().monitor {
+            Metric::ValLoss => seen.val_loss,
+            Metric::ValPpl => seen.val_loss.exp(),
+            Metric::TrainLoss => train_loss,
+        };
+        let stop = self.stopping.on_eval(seen.step, watched, &verdict);
+        self.since_eval = NllSum::default();
+        self.spikes = 0;
+        Judgement {
+            verdict,
+            train_loss,
+            gap: point.gap(),
+            health,
+            stop,
+        }
+    }
+
+    /// The run's health so far (mean over evaluations after warm-up), 0–100.
+    pub fn run_health(&self) -> Option<f64> {
+        run_health(&self.healths)
+    }
+
+    /// Whether the final model should be the best checkpoint (early stopping's
+    /// `restore_best`).
+    pub fn restore_best(&self) -> bool {
+        self.stopping.config().restore_best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(step: u64, val_loss: f64) -> Observation<'static> {
+        Observation {
+            step,
+            val_loss,
+            train_eval_loss: Some(val_loss - 0.05),
+            samples: &[],
+        }
+    }
+
+    #[test]
+    fn the_train_loss_is_the_token_weighted_mean_since_the_last_evaluation() {
+        let mut m = Monitor::new(DetectorConfig::default(), EarlyStoppingConfig::default());
+        m.on_step(1, 6.0, 100);
+        m.on_step(2, 3.0, 200);
+        let j = m.on_eval(seen(2, 5.0));
+        assert_eq!(j.train_loss, 4.0);
+        assert_eq!(j.verdict.state.kind, SignalKind::WarmingUp);
+        assert!(m.on_eval(seen(3, 4.9)).train_loss.is_nan(), "no step since");
+    }
+
+    #[test]
+    fn spikes_cost_health_and_overfitting_stops_the_run() {
+        let mut m = Monitor::new(DetectorConfig::default(), EarlyStoppingConfig::default());
+        let mut step = 0;
+        let mut steps = |m: &mut Monitor, loss: f64, n: u64| {
+            (0..n)
+                .filter_map(|i| {
+                    step += 1;
+                    m.on_step(step, loss + 0.01 * (i % 2) as f64, 1)
+                })
+                .count()
+        };
+        let val = |step, val_loss| Observation {
+            train_eval_loss: None,
+            ..seen(step, val_loss)
+        };
+        steps(&mut m, 5.0, 50);
+        // Warming up 30 + gap unknown 15 + stability 20 + leakage 10 + repetition 10.
+        assert_eq!(m.on_eval(val(50, 5.0)).health, 85.0);
+        assert_eq!(steps(&mut m, 50.0, 1), 1, "one spike");
+        steps(&mut m, 4.0, 49);
+        let j = m.on_eval(val(100, 4.5));
+        assert_eq!(
+            (j.verdict.state.kind, j.health),
+            (SignalKind::Healthy, 90.0)
+        );
+        steps(&mut m, 3.0, 50);
+        assert_eq!(m.on_eval(val(150, 4.6)).health, 95.0);
+        steps(&mut m, 2.0, 50);
+        let j = m.on_eval(val(200, 4.8));
+        assert_eq!(
+            (j.verdict.state.kind, j.health),
+            (SignalKind::Overfitting, 55.0)
+        );
+        assert_eq!(j.stop.map(|d| d.step), Some(200));
+        assert_eq!(m.run_health(), Some((90.0 + 95.0 + 55.0) / 3.0));
+    }
+}

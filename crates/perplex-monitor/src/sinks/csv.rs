@@ -1,0 +1,118 @@
+//! `metrics.csv`: the records of `metrics.jsonl` as one CSV row each, with empty cells where a
+//! record has no value and the signal kinds joined by `;`.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use super::{MetricSink, SinkError, append, write_line};
+use crate::records::MetricRecord;
+
+/// The columns of `metrics.csv`.
+pub const HEADER: &str = "kind,step,tokens_seen,lr,loss,ppl,tokens_per_s,wall_s,eval_tokens,\
+eval_s,best,bits_per_token,bits_per_char,train_loss,train_eval_loss,gap,health,signals";
+
+/// Appends records to a CSV file, writing the header first when the file is new.
+#[derive(Debug)]
+pub struct CsvSink {
+    path: PathBuf,
+    file: File,
+}
+
+impl CsvSink {
+    /// Opens `path` for appending, creating it (with its header) if needed.
+    pub fn open(path: &Path) -> Result<Self, SinkError> {
+        let mut file = append(path)?;
+        if file.metadata().map(|m| m.len() == 0).unwrap_or(true) {
+            write_line(&mut file, path, HEADER)?;
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+        })
+    }
+}
+
+impl MetricSink for CsvSink {
+    fn write(&mut self, record: &MetricRecord) -> Result<(), SinkError> {
+        write_line(&mut self.file, &self.path, &row(record))
+    }
+}
+
+/// A record as one CSV row (no line break), in [`HEADER`]'s columns.
+pub fn row(record: &MetricRecord) -> String {
+    let cells: Vec<String> = match record {
+        MetricRecord::Train(r) => {
+            let mut cells = vec![
+                "train".into(),
+                r.step.to_string(),
+                r.tokens_seen.to_string(),
+            ];
+            cells.extend(numbers(&[r.lr, r.loss, r.ppl, r.tokens_per_s, r.wall_s]));
+            cells.extend(std::iter::repeat_n(String::new(), 10));
+            cells
+        }
+        MetricRecord::Eval(r) => {
+            let g = &r.reading;
+            let kinds: Vec<&str> = g.verdict.signals().map(|s| s.kind.name()).collect();
+            let mut cells = vec!["eval".into(), r.step.to_string(), r.tokens_seen.to_string()];
+            cells.extend(numbers(&[r.lr, r.loss, r.ppl]));
+            cells.extend([
+                String::new(),
+                r.wall_s.to_string(),
+                r.eval_tokens.to_string(),
+            ]);
+            cells.extend([r.eval_s.to_string(), r.best.to_string()]);
+            cells.extend(numbers(&[
+                g.bits_per_token,
+                g.bits_per_char,
+                g.train_loss,
+                g.train_eval_loss,
+                g.gap,
+                g.health,
+            ]));
+            cells.push(kinds.join(";"));
+            cells
+        }
+    };
+    cells.join(",")
+}
+
+fn numbers(values: &[f64]) -> impl Iterator<Item = String> + '_ {
+    values.iter().map(f64::to_string)
+}
+
+/// The whole text of a `metrics.csv` holding `records`.
+pub fn to_text(records: &[MetricRecord]) -> String {
+    let mut text = format!("{HEADER}\n");
+    for r in records {
+        text.push_str(&row(r));
+        text.push('\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::tests::{eval, train};
+    use crate::signal::SignalKind;
+
+    #[test]
+    fn rows_fill_the_header_s_columns_with_empty_cells_where_a_record_has_none() {
+        let columns = HEADER.split(',').count();
+        let t = row(&train(10, 5.123456789012345));
+        assert_eq!(
+            t,
+            "train,10,640,0.001,5.123456789012345,167.91481361900958,1234.5,1.5,,,,,,,,,,"
+        );
+        let e = row(&eval(
+            20,
+            4.0,
+            &[SignalKind::Overfitting, SignalKind::LeakSuspected],
+        ));
+        assert_eq!(e.split(',').count(), columns);
+        assert!(e.starts_with("eval,20,1280,0.001,4,"), "{e}");
+        assert!(e.contains(",,2,99,0.1,true,"), "{e}");
+        assert!(e.ends_with(",80,overfitting;leak_suspected"), "{e}");
+    }
+}

@@ -1,0 +1,135 @@
+//! What can stop a training, evaluation or generation run, one type per concern, gathered in
+//! [`TrainError`] for callers that only report.
+
+use std::path::PathBuf;
+
+use perplex_model::GptConfig;
+
+use crate::checkpoint::CheckpointError;
+use crate::config::ConfigError;
+use crate::run_dir::RunDirError;
+
+/// Everything that can stop a training, evaluation or generation run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// Reading or encoding the corpus failed.
+    #[error(transparent)]
+    Data(#[from] perplex_data::DataError),
+    /// The config cannot make a run.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The run directory is missing, taken, or not a run.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    /// A checkpoint or state file could not be written or read.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// `metrics.jsonl`, `metrics.csv` or an event file could not be written or read.
+    #[error(transparent)]
+    Metrics(#[from] perplex_monitor::SinkError),
+    /// Two things that must agree (tokenizers, model shapes) do not.
+    #[error(transparent)]
+    Mismatch(#[from] Mismatch),
+    /// `data.tokenizer` names a file that does not exist.
+    #[error(
+        "{path}: no such tokenizer (data.tokenizer = {name:?}, relative to the data directory); \
+         make one with `perplex tokenizer train --input {train} --kind bpe --out {path}`"
+    )]
+    NoTokenizer {
+        path: PathBuf,
+        name: PathBuf,
+        train: PathBuf,
+    },
+    /// A file of the run directory could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `data.strict` refused a corpus whose held-out text overlaps train.
+    #[error("{0}; refusing to train because data.strict = true")]
+    DataCheck(String),
+    /// The training loss or gradient became NaN or infinite.
+    #[error(
+        "training stopped at step {step}: the loss or gradient norm is not finite (NaN or \
+         inf); the best checkpoint is untouched. Try a lower train.lr or train.grad_clip = 1.0"
+    )]
+    NonFinite { step: u64 },
+    /// SIGINT or SIGTERM stopped the run after saving its state.
+    #[error(
+        "interrupted after step {step}; the state is saved, continue with `perplex train --resume <run dir>`"
+    )]
+    Interrupted { step: u64 },
+}
+
+impl TrainError {
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Two things that must agree and do not.
+#[derive(Debug, thiserror::Error)]
+pub enum Mismatch {
+    /// Token ids from one tokenizer would mean other words under the other.
+    #[error(
+        "{what}: made with tokenizer {exp} but {other} is tokenizer {fnd}; {advice}",
+        exp = short(.expected),
+        fnd = short(.found)
+    )]
+    Tokenizer {
+        /// What was made with the expected tokenizer (a checkpoint, a run's state, a run).
+        what: String,
+        /// sha256 of the tokenizer it was made with.
+        expected: String,
+        /// What holds the other tokenizer (a run's `tokenizer.json`, a corpus).
+        other: String,
+        /// sha256 of that tokenizer.
+        found: String,
+        /// What to do about it.
+        advice: &'static str,
+    },
+    /// Saved weights do not fit the shape the config describes.
+    #[error("{path}: the saved model shape {saved:?} differs from the run's config {config:?}")]
+    Shape {
+        path: PathBuf,
+        saved: Box<GptConfig>,
+        config: Box<GptConfig>,
+    },
+    /// `model.vocab_size` is set and is not the tokenizer's size.
+    #[error(
+        "model.vocab_size = {configured} but the tokenizer has {tokenizer} types; remove the \
+         key, it is taken from the tokenizer"
+    )]
+    Vocab { configured: usize, tokenizer: usize },
+}
+
+/// The first 12 hex digits of a fingerprint (enough to tell two apart in a message).
+fn short(sha: &str) -> &str {
+    &sha[..12.min(sha.len())]
+}
+
+/// Refuses `found` unless it is the `expected` tokenizer fingerprint.
+pub fn same_tokenizer(
+    what: impl Into<String>,
+    expected: &str,
+    other: impl Into<String>,
+    found: &str,
+    advice: &'static str,
+) -> Result<(), Mismatch> {
+    if expected == found {
+        return Ok(());
+    }
+    Err(Mismatch::Tokenizer {
+        what: what.into(),
+        expected: expected.to_owned(),
+        other: other.into(),
+        found: found.to_owned(),
+        advice,
+    })
+}

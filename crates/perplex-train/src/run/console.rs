@@ -1,0 +1,185 @@
+//! What a person watching the terminal sees: a progress bar (drawn only when stderr is a
+//! terminal) and the log lines of each event, written around the bar so it never leaves a
+//! stale line behind.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use perplex_monitor::{EvalRecord, TrainRecord};
+
+use super::events::{Event, Observer};
+use crate::TrainError;
+use crate::summary::StopReason;
+
+/// The progress bar and the log.
+pub(super) struct Console {
+    bar: ProgressBar,
+    max_steps: u64,
+    /// Validation perplexity of the latest evaluation this session, for the bar's message.
+    last_val_ppl: Option<f64>,
+}
+
+impl Console {
+    /// A console whose bar counts `max_steps` steps, `done` of them already.
+    pub(super) fn new(max_steps: u64, done: u64) -> Self {
+        let bar = ProgressBar::new(max_steps);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} step {pos}/{len} [{bar:30}] {msg} | {elapsed_precise} ETA {eta_precise}",
+            )
+            .expect("the progress template is valid")
+            .progress_chars("=> "),
+        );
+        bar.set_position(done);
+        bar.reset_eta();
+        Self {
+            bar,
+            max_steps,
+            last_val_ppl: None,
+        }
+    }
+
+    /// Logs `line` without tearing the bar.
+    fn log(&self, line: impl FnOnce()) {
+        self.bar.suspend(line);
+    }
+}
+
+impl Observer for Console {
+    fn observe(&mut self, event: &Event) -> Result<(), TrainError> {
+        match event {
+            Event::Started { .. } => self.log(|| log_start(event)),
+            Event::Stepped { step } => self.bar.set_position(*step),
+            Event::Spike(signal) => self.log(|| tracing::warn!("step {}: {signal}", signal.step)),
+            Event::NonFinite { step, stats } => self.log(|| {
+                tracing::error!(
+                    "step {step}: non-finite training loss ({}) or gradient norm ({}); \
+                     stopping without applying the update, checkpoints untouched",
+                    stats.loss,
+                    stats.grad_norm
+                )
+            }),
+            Event::Train(r) => self.train(r),
+            Event::Eval(r) => {
+                self.log(|| log_eval(r));
+                self.last_val_ppl = Some(r.ppl);
+                let g = &r.reading;
+                let state = g.verdict.state.kind;
+                self.bar
+                    .set_message(format!("{state}, health {:.0}", g.health));
+            }
+            Event::Stopped { .. } => {
+                self.bar.finish_and_clear();
+                log_stop(event);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Console {
+    /// The bar's message after a train record; a log line too when there is no bar.
+    fn train(&self, r: &TrainRecord) {
+        let val = self
+            .last_val_ppl
+            .map_or_else(|| "-".to_string(), |ppl| format!("{ppl:.1}"));
+        self.bar.set_message(format!(
+            "loss {:.3} | val ppl {val} | {:.0} tok/s",
+            r.loss, r.tokens_per_s
+        ));
+        if self.bar.is_hidden() {
+            tracing::info!(
+                "step {}/{}: train loss {:.4} (ppl {:.1}), lr {:.2e}, {:.0} tok/s",
+                r.step,
+                self.max_steps,
+                r.loss,
+                r.ppl,
+                r.lr,
+                r.tokens_per_s
+            );
+        }
+    }
+}
+
+/// The run's shape and data, before the first step.
+fn log_start(event: &Event) {
+    let Event::Started {
+        shape: s,
+        train_tokens,
+        valid_tokens,
+        max_steps,
+        tokens_per_step,
+        device,
+    } = event
+    else {
+        return;
+    };
+    tracing::info!(
+        "model: {} layers, {} heads, d_model {}, ctx {}, vocab {}: {} parameters",
+        s.layers,
+        s.heads,
+        s.d_model,
+        s.ctx,
+        s.vocab_size,
+        s.num_params()
+    );
+    tracing::info!(
+        "data: {train_tokens} train tokens, {valid_tokens} valid tokens; {max_steps} steps \
+         of {tokens_per_step} tokens on {device}"
+    );
+}
+
+/// Why the run stopped, when it stopped before its last step for a reason of its own.
+fn log_stop(event: &Event) {
+    let Event::Stopped {
+        step,
+        reason,
+        decision,
+        budget_s,
+        dir,
+    } = event
+    else {
+        return;
+    };
+    match (reason, decision) {
+        (StopReason::EarlyStopping, Some(d)) => {
+            tracing::warn!("early stopping at step {step}: {d}")
+        }
+        (StopReason::TimeBudget, _) => tracing::info!(
+            "time budget of {:.0} s reached after step {step}; stopping",
+            budget_s.unwrap_or(f64::NAN)
+        ),
+        (StopReason::Interrupted, _) => tracing::warn!(
+            "interrupted after step {step}: state saved; continue with `perplex train \
+             --resume {}`",
+            dir.root().display()
+        ),
+        _ => {}
+    }
+}
+
+/// The log lines of one evaluation: the numbers, then the monitor's reading.
+fn log_eval(r: &EvalRecord) {
+    let g = &r.reading;
+    let step = r.step;
+    tracing::info!(
+        "step {step}: val loss {:.4} nats/token, ppl {:.2}, {:.3} bits/token, {:.3} bits/char \
+         over {} tokens ({:.1}s){}",
+        r.loss,
+        r.ppl,
+        g.bits_per_token,
+        g.bits_per_char,
+        r.eval_tokens,
+        r.eval_s,
+        if r.best { ", best so far" } else { "" }
+    );
+    tracing::info!(
+        "step {step}: train loss {:.4} (dropout on), {:.4} (eval mode, train slice); gap {:+.4}; \
+         health {:.0}",
+        g.train_loss,
+        g.train_eval_loss,
+        g.gap,
+        g.health
+    );
+    for signal in g.verdict.signals() {
+        tracing::info!("step {step}: {signal}");
+    }
+}

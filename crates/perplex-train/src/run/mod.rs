@@ -1,0 +1,282 @@
+//! A training run from its first step to its summary.
+//!
+//! The loop reads on one screen: `step → log? → evaluate? → checkpoint? → stop?`, and every
+//! stop reason (all steps, early stopping, the time budget, Ctrl-C, a non-finite loss) leaves
+//! through the same [`Run::finish`], which restores the best weights, writes `summary.json`
+//! and reports. What the run measures goes out as [`Event`]s to its observers: the console
+//! (progress bar and log) and the metric sinks.
+
+mod checkpointing;
+mod console;
+mod evaluation;
+mod events;
+mod progress;
+mod resume;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use burn::tensor::Device;
+use perplex_model::GptConfig;
+use perplex_monitor::{Cadence, Monitor, StopDecision, TrainRecord};
+
+pub use progress::{Best, LossWindow, Progress};
+pub use resume::resume;
+
+use crate::TrainError;
+use crate::config::RunConfig;
+use crate::data::TrainData;
+use crate::run_dir::RunDir;
+use crate::summary::{RunSummary, StopReason};
+use crate::trainer::{StepStats, Trainer};
+use events::{Event, Observers};
+
+/// How a caller steers a running training: a flag that, once set (by a signal handler, say),
+/// makes the loop finish its step, save everything and return.
+#[derive(Debug, Clone, Default)]
+pub struct Control {
+    /// Set to ask the run to stop after the current step.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Trains a fresh model as `config` says on `data`, writing everything into `run` (which must
+/// exist and hold no earlier run). Returns the summary also written to `summary.json`.
+pub fn train(
+    config: &RunConfig,
+    data: &TrainData,
+    run: &RunDir,
+    device: &Device,
+    control: &Control,
+) -> Result<RunSummary, TrainError> {
+    let shape = config.model().shape(data.tokenizer.vocab_size())?;
+    let resolved = config.with_vocab_size(shape.vocab_size);
+    std::fs::create_dir_all(run.checkpoints()).map_err(|e| TrainError::io(run.checkpoints(), e))?;
+    std::fs::write(run.config(), resolved.to_toml())
+        .map_err(|e| TrainError::io(run.config(), e))?;
+    data.tokenizer.save(&run.tokenizer())?;
+    let trainer = Trainer::new(config, &shape, data.train.len(), device)?;
+    let monitor = Monitor::new(
+        config.monitor().detectors.clone(),
+        config.early_stopping().clone(),
+    );
+    Run::new(
+        config,
+        data,
+        run,
+        device,
+        shape,
+        trainer,
+        Progress::new(monitor),
+    )?
+    .run(control)
+}
+
+/// One training run in progress: the trainer plus everything it measures and writes.
+struct Run<'a> {
+    config: &'a RunConfig,
+    data: &'a TrainData,
+    dir: &'a RunDir,
+    device: String,
+    shape: GptConfig,
+    fingerprint: String,
+    cadence: Cadence,
+    trainer: Trainer,
+    progress: Progress,
+    observers: Observers,
+    /// What a `leak_suspected` signal quotes from the run's data check.
+    leak_citation: String,
+    /// When this process started training, minus the wall time of earlier sessions.
+    started: Instant,
+    /// Early stopping's decision, once it has made one.
+    early_stop: Option<StopDecision>,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        config: &'a RunConfig,
+        data: &'a TrainData,
+        dir: &'a RunDir,
+        device: &Device,
+        shape: GptConfig,
+        trainer: Trainer,
+        progress: Progress,
+    ) -> Result<Self, TrainError> {
+        let t = config.train();
+        let started = Instant::now()
+            .checked_sub(Duration::from_secs_f64(progress.wall_s))
+            .unwrap_or_else(Instant::now);
+        Ok(Self {
+            cadence: Cadence {
+                max_steps: t.max_steps,
+                eval_every: t.eval_every,
+                log_every: t.log_every,
+            },
+            fingerprint: data.tokenizer.fingerprint()?,
+            observers: Observers::open(dir, t.max_steps, trainer.steps_done())?,
+            leak_citation: crate::data_check::leak_citation(dir),
+            device: format!("{device:?}"),
+            config,
+            data,
+            dir,
+            shape,
+            trainer,
+            progress,
+            started,
+            early_stop: None,
+        })
+    }
+
+    /// Steps until something stops the run, then finishes it.
+    fn run(mut self, control: &Control) -> Result<RunSummary, TrainError> {
+        self.observers.emit(&Event::Started {
+            shape: &self.shape,
+            train_tokens: self.data.train.len(),
+            valid_tokens: self.data.valid.len(),
+            max_steps: self.cadence.max_steps,
+            tokens_per_step: self.trainer.tokens_per_step(),
+            device: &self.device,
+        })?;
+        let max_steps = self.cadence.max_steps;
+        let mut stop = (self.trainer.steps_done() >= max_steps).then_some(StopReason::MaxSteps);
+        while stop.is_none() {
+            let started = Instant::now();
+            let stats = self.trainer.step(&self.data.train);
+            stop = self.after_step(stats, started.elapsed(), control)?;
+        }
+        self.finish(stop.expect("the loop ends on a stop reason"))
+    }
+
+    /// Everything after one optimizer step: log? → evaluate? → checkpoint? → stop?
+    fn after_step(
+        &mut self,
+        stats: StepStats,
+        took: Duration,
+        control: &Control,
+    ) -> Result<Option<StopReason>, TrainError> {
+        let step = self.trainer.steps_done();
+        self.observers.emit(&Event::Stepped { step })?;
+        if !stats.is_finite() {
+            self.observers.emit(&Event::NonFinite { step, stats })?;
+            return Ok(Some(StopReason::NonFinite));
+        }
+        self.record_step(step, &stats, took)?;
+        let evaluate = self.cadence.eval_after(step) || self.budget_spent();
+        if evaluate {
+            self.early_stop = self.evaluate(step, stats.lr)?;
+        }
+        let stop = self.stop_reason(step, control);
+        let every = self.config.train().checkpoint_every;
+        if evaluate || stop.is_some() || (every > 0 && step.is_multiple_of(every)) {
+            self.save_last(step)?;
+        }
+        Ok(stop)
+    }
+
+    /// Feeds one finished step to the monitor and the loss window; writes the train record
+    /// when the cadence says so.
+    fn record_step(
+        &mut self,
+        step: u64,
+        stats: &StepStats,
+        took: Duration,
+    ) -> Result<(), TrainError> {
+        let tokens = self.trainer.tokens_per_step();
+        let seconds = took.as_secs_f64();
+        self.progress.train_s += seconds;
+        if let Some(signal) = self.progress.monitor.on_step(step, stats.loss, tokens) {
+            self.observers.emit(&Event::Spike(&signal))?;
+        }
+        self.progress.window.add(stats.loss, tokens, seconds);
+        if !self.cadence.log_after(step) {
+            return Ok(());
+        }
+        let window = std::mem::take(&mut self.progress.window);
+        let loss = window.loss.mean();
+        let record = TrainRecord {
+            step,
+            tokens_seen: self.trainer.tokens_seen(),
+            lr: stats.lr,
+            loss,
+            ppl: loss.exp(),
+            tokens_per_s: window.tokens_per_s(),
+            wall_s: self.wall_s(),
+            tokenizer_sha256: Some(self.fingerprint.clone()),
+        };
+        self.observers.emit(&Event::Train(&record))
+    }
+
+    /// Why the run stops after `step`, if it does: early stopping's decision first, then the
+    /// time budget, Ctrl-C, and the last step.
+    fn stop_reason(&self, step: u64, control: &Control) -> Option<StopReason> {
+        if self.early_stop.is_some() {
+            Some(StopReason::EarlyStopping)
+        } else if self.budget_spent() {
+            Some(StopReason::TimeBudget)
+        } else if control.stop.load(Ordering::SeqCst) {
+            Some(StopReason::Interrupted)
+        } else if step >= self.cadence.max_steps {
+            Some(StopReason::MaxSteps)
+        } else {
+            None
+        }
+    }
+
+    fn budget_spent(&self) -> bool {
+        self.config
+            .train()
+            .time_budget_s
+            .is_some_and(|budget| self.wall_s() >= budget)
+    }
+
+    fn wall_s(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// The one way out: the best weights become the final ones (unless interrupted),
+    /// `summary.json` is written, the observers told, and the stop reason returned as the
+    /// run's result.
+    fn finish(mut self, stop: StopReason) -> Result<RunSummary, TrainError> {
+        let restored_best = stop != StopReason::Interrupted && self.restore_best()?;
+        let p = &self.progress;
+        let summary = RunSummary {
+            stop_reason: stop,
+            steps: self.trainer.steps_done(),
+            tokens_seen: self.trainer.tokens_seen(),
+            params: self.shape.num_params(),
+            best_step: p.best.map(|b| b.step),
+            best_val_loss: p.best.map(|b| b.val_loss),
+            best_val_ppl: p.best.map(|b| b.val_loss.exp()),
+            val_tokens: p.val_tokens,
+            wall_s: self.wall_s(),
+            eval_s: p.eval_s,
+            train_tokens_per_s: self.trainer.tokens_seen() as f64 / p.train_s.max(1e-9),
+            device: self.device.clone(),
+            tokenizer_sha256: self.fingerprint.clone(),
+            early_stop: self.early_stop.clone(),
+            health: p.monitor.run_health(),
+            restored_best,
+        };
+        let path = self.dir.summary();
+        crate::fs::write_atomically(&path, summary.to_json().as_bytes())
+            .map_err(|e| TrainError::io(&path, e))?;
+        self.observers.emit(&Event::Stopped {
+            step: summary.steps,
+            reason: stop,
+            decision: self.early_stop.as_ref(),
+            budget_s: self.config.train().time_budget_s,
+            dir: self.dir,
+        })?;
+        match stop {
+            StopReason::NonFinite => Err(TrainError::NonFinite {
+                step: summary.steps,
+            }),
+            StopReason::Interrupted => Err(TrainError::Interrupted {
+                step: summary.steps,
+            }),
+            _ => Ok(summary),
+        }
+    }
+}
