@@ -9,10 +9,12 @@ use std::sync::Once;
 use anyhow::{Result, anyhow};
 use perplex_monitor::SignalKind;
 use perplex_monitor::history::{History, Point};
+use perplex_monitor::nll::format_ppl;
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Width and height of the picture, pixels.
 pub const SIZE: (u32, u32) = (1200, 900);
@@ -58,9 +60,28 @@ fn register_font() -> Result<()> {
 
 type Area<DB> = DrawingArea<DB, Shift>;
 
+/// The baseline levels of `runs` to draw across the loss panels: each distinct uniform and
+/// unigram level (nats), with its name.
+fn levels(runs: &[RunCurves]) -> Vec<(&'static str, f64)> {
+    let mut levels: Vec<(&'static str, f64)> = Vec::new();
+    for b in runs.iter().filter_map(|r| r.history.baselines) {
+        for level in [("uniform", b.uniform), ("unigram", b.unigram)] {
+            if let (name, Some(v)) = level
+                && !levels
+                    .iter()
+                    .any(|&(n, w)| n == name && (w - v).abs() < 1e-9)
+            {
+                levels.push((name, v));
+            }
+        }
+    }
+    levels
+}
+
 fn draw_on<DB: DrawingBackend>(area: &Area<DB>, runs: &[RunCurves], same: bool) -> Result<()> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing the report: {e:?}");
     area.fill(&WHITE).map_err(err)?;
+    let levels = levels(runs);
     if same {
         let (top, bottom) = area.split_vertically(SIZE.1 / 2);
         let losses = runs
@@ -77,6 +98,7 @@ fn draw_on<DB: DrawingBackend>(area: &Area<DB>, runs: &[RunCurves], same: bool) 
             "loss per token — val (thick), train with dropout (thin), train slice in eval mode (dotted)",
             "nats / token",
             Labels::Plain,
+            &levels,
         )
         .map_err(err)?;
         // Perplexity on a log scale is the loss on a linear one, labelled with exp(loss).
@@ -87,6 +109,7 @@ fn draw_on<DB: DrawingBackend>(area: &Area<DB>, runs: &[RunCurves], same: bool) 
             "validation perplexity (log scale)",
             "perplexity",
             Labels::Exp,
+            &levels,
         )
         .map_err(err)?;
     } else {
@@ -98,6 +121,7 @@ fn draw_on<DB: DrawingBackend>(area: &Area<DB>, runs: &[RunCurves], same: bool) 
              and perplexity are not comparable)",
             "bits / character",
             Labels::Plain,
+            &[],
         )
         .map_err(err)?;
     }
@@ -139,6 +163,8 @@ fn signal_color(kind: SignalKind) -> RGBColor {
         SignalKind::Healthy => RGBColor(44, 160, 44),
         SignalKind::Plateau => RGBColor(230, 140, 0),
         SignalKind::Overfitting => RGBColor(200, 0, 0),
+        SignalKind::Stalled => RGBColor(160, 120, 0),
+        SignalKind::Diverged => RGBColor(120, 0, 0),
         SignalKind::LeakSuspected => RGBColor(140, 0, 160),
         SignalKind::Unstable => RGBColor(120, 70, 20),
         SignalKind::NonFinite => RGBColor(0, 0, 0),
@@ -155,12 +181,14 @@ enum Labels {
     Exp,
 }
 
-/// The y range over every finite value of the panels, padded by 5%.
-fn y_range(panels: &[Panel]) -> (f64, f64) {
+/// The y range over every finite value of the panels and every level, padded by 5% below and
+/// 25% above, where the signal onsets are named.
+fn y_range(panels: &[Panel], levels: &[(&str, f64)]) -> (f64, f64) {
     let values = panels
         .iter()
         .flat_map(|p| p.main.iter().chain(p.extra.iter().flat_map(|e| e.iter())))
         .map(|&(_, v)| v)
+        .chain(levels.iter().map(|&(_, v)| v))
         .filter(|v| v.is_finite());
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
@@ -169,7 +197,7 @@ fn y_range(panels: &[Panel]) -> (f64, f64) {
         return (0.0, 1.0);
     }
     let pad = ((hi - lo) * 0.05).max(1e-3);
-    (lo - pad, hi + pad)
+    (lo - pad, hi + 5.0 * pad)
 }
 
 fn draw_panel<DB: DrawingBackend>(
@@ -179,11 +207,13 @@ fn draw_panel<DB: DrawingBackend>(
     title: &str,
     y_desc: &str,
     labels: Labels,
+    levels: &[(&str, f64)],
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let max_step = runs.iter().map(|r| r.history.last_step).max().unwrap_or(1);
     // Room on the right for the stop's label.
-    let x = 0f64..(max_step.max(1) as f64 * 1.15);
-    let (lo, hi) = y_range(panels);
+    let x_max = max_step.max(1) as f64 * 1.15;
+    let x = 0f64..x_max;
+    let (lo, hi) = y_range(panels, levels);
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 16))
         .margin(12)
@@ -192,7 +222,7 @@ fn draw_panel<DB: DrawingBackend>(
         .build_cartesian_2d(x, lo..hi)?;
     let y_label = |v: &f64| match labels {
         Labels::Plain => format!("{v:.2}"),
-        Labels::Exp => format!("{:.0}", v.exp()),
+        Labels::Exp => format_ppl(v.exp(), 0),
     };
     chart
         .configure_mesh()
@@ -202,7 +232,42 @@ fn draw_panel<DB: DrawingBackend>(
         .y_label_formatter(&y_label)
         .light_line_style(RGBColor(240, 240, 240))
         .draw()?;
+    draw_levels(&mut chart, levels, labels, x_max)?;
     draw_curves(&mut chart, runs, panels, (lo, hi))
+}
+
+/// The baseline levels: a dashed grey line across the panel each, named at its right end with
+/// its value (a perplexity on a perplexity panel).
+fn draw_levels<'a, DB>(
+    chart: &mut Chart<'a, DB>,
+    levels: &[(&str, f64)],
+    labels: Labels,
+    x_max: f64,
+) -> DrawResult<DB>
+where
+    DB: DrawingBackend + 'a,
+{
+    let grey = RGBColor(110, 110, 110);
+    let lowest = levels.iter().map(|l| l.1).fold(f64::INFINITY, f64::min);
+    for &(name, v) in levels {
+        let line = vec![(0.0, v), (x_max, v)];
+        chart.draw_series(DashedLineSeries::new(line, 8, 6, grey.stroke_width(2)))?;
+        let text = match (labels, name) {
+            (Labels::Plain, "uniform") => format!("uniform guess, ln V = {v:.2}"),
+            (Labels::Plain, _) => format!("{name} model, {v:.2}"),
+            (Labels::Exp, "uniform") => format!("uniform guess, ppl {:.0}", v.exp()),
+            (Labels::Exp, _) => format!("{name} model, ppl {:.0}", v.exp()),
+        };
+        // Named at the right end, clear of the legend and the curves' start: above the line,
+        // or below it for the lowest level, so two close levels keep their names apart.
+        let side = if v == lowest { VPos::Top } else { VPos::Bottom };
+        let font = ("sans-serif", 13)
+            .into_font()
+            .color(&grey)
+            .pos(Pos::new(HPos::Right, side));
+        chart.draw_series([Text::new(text, (x_max * 0.99, v), font)])?;
+    }
+    Ok(())
 }
 
 type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;

@@ -26,9 +26,14 @@ def expected_scalars(records):
         want.setdefault(tag, {})[step] = value
 
     for r in records:
-        if r["kind"] == "train":
+        if r["kind"] == "baseline":
+            put("baseline/uniform", r["step"], r["uniform"])
+            put("baseline/unigram", r["step"], r["unigram"])
+            put("baseline/initial", r["step"], r["initial"])
+        elif r["kind"] == "train":
             put("train/loss", r["step"], r["loss"])
             put("lr", r["step"], r["lr"])
+            put("train/tokens_per_s", r["step"], r["tokens_per_s"])
         else:
             put("val/loss", r["step"], r["loss"])
             put("val/ppl", r["step"], r["ppl"])

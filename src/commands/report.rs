@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
+use perplex_monitor::Baselines;
 use perplex_monitor::history::{History, same_tokenizer};
 use perplex_monitor::sinks::jsonl::read_records;
 use perplex_train::{RunDir, RunSummary, StopReason};
@@ -51,6 +52,8 @@ pub struct RunReport {
     pub onsets: Vec<(u64, String)>,
     /// The run's tokenizer fingerprint.
     pub tokenizer_sha256: Option<String>,
+    /// The levels the run was judged against (uniform, unigram, step-0), nats per token.
+    pub baselines: Option<Baselines>,
 }
 
 /// The whole report.
@@ -160,6 +163,7 @@ fn run_report(name: &str, h: &History, summary: Option<&RunSummary>) -> RunRepor
             .map(|(s, k)| (*s, k.name().to_owned()))
             .collect(),
         tokenizer_sha256: h.tokenizer_sha256.clone(),
+        baselines: h.baselines,
     }
 }
 
@@ -196,6 +200,12 @@ fn summary_text(report: &Report) -> String {
             t.push_str(&format!(" ({e})"));
         }
         t.push('\n');
+        if let (Some(b), Some(best)) = (r.baselines, r.best_val_loss) {
+            t.push_str(&format!(
+                "  best val against the baselines: {}\n",
+                b.compare(best)
+            ));
+        }
         t.push_str(&format!("  health: {}/100\n", opt(r.health, 0)));
         let onsets: Vec<String> = r.onsets.iter().map(|(s, k)| format!("{k}@{s}")).collect();
         t.push_str(&format!("  signals: {}\n", onsets.join(", ")));

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use perplex_monitor::nll::format_ppl;
 use perplex_train::{Control, RunConfig, RunDir, TrainData};
 
 use super::{device, ensure_corpus, shown};
@@ -71,8 +72,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     ) {
         (Some(step), Some(loss), Some(ppl)) => eprintln!(
             "done: {} steps in {:.0}s ({:.0} tokens/s training); best val loss {loss:.4} \
-             nats/token, ppl {ppl:.2} at step {step}",
-            summary.steps, summary.wall_s, summary.train_tokens_per_s,
+             nats/token, ppl {} at step {step}",
+            summary.steps,
+            summary.wall_s,
+            summary.train_tokens_per_s,
+            format_ppl(ppl, 2),
         ),
         _ => eprintln!(
             "done: {} steps, no validation pass completed",

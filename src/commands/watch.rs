@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use perplex_monitor::baselines::uniform_loss;
 use perplex_monitor::watch::{Columns, Row, Said, csv_rows, feed, json_rows};
-use perplex_monitor::{DetectorConfig, EarlyStoppingConfig, Monitor};
+use perplex_monitor::{Baselines, DetectorConfig, EarlyStoppingConfig, Monitor};
 
 /// Flags of `perplex watch`.
 #[derive(Debug, Args)]
@@ -27,6 +28,10 @@ pub struct WatchArgs {
     /// The column or key holding the validation loss (nats per token).
     #[arg(long, default_value = "val_loss")]
     pub val_col: String,
+    /// The vocabulary size, for the uniform-guess baseline ln V (a perplex run's own
+    /// metrics.jsonl carries its baselines).
+    #[arg(long, value_name = "N")]
+    pub vocab_size: Option<usize>,
 }
 
 /// Runs `perplex watch`.
@@ -36,7 +41,19 @@ pub fn run(args: WatchArgs) -> Result<()> {
         train: args.train_col.clone(),
         val: args.val_col.clone(),
     };
-    let mut monitor = Monitor::new(DetectorConfig::default(), EarlyStoppingConfig::default());
+    anyhow::ensure!(
+        args.vocab_size.is_none_or(|v| v >= 2),
+        "--vocab-size must be at least 2 (the number of token types)"
+    );
+    let baselines = Baselines {
+        uniform: args.vocab_size.map(uniform_loss),
+        ..Baselines::default()
+    };
+    let mut monitor = Monitor::new(
+        DetectorConfig::default(),
+        EarlyStoppingConfig::default(),
+        baselines,
+    );
     let shown = args.file.display().to_string();
     let is_csv = args.file.extension().is_some_and(|e| e == "csv");
     if is_csv {

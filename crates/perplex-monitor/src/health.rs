@@ -3,8 +3,8 @@
 //! Per evaluation, from the signals it produced:
 //!
 //! ```text
-//! health = 0                                  if any signal is non_finite, else
-//!          trend      (40: healthy, 30: warming_up, 20: plateau, 0: overfitting)
+//! health = 0                                  if the state is non_finite or diverged, else
+//!          trend      (40: healthy, 30: warming_up, 20: plateau, 10: stalled, 0: overfitting)
 //!        + gap        (20 · clamp(1 − max(0, gap − 0.1) / 1.0, 0, 1); 15 when the gap is unknown)
 //!        + stability  (20 − 5 per `unstable` spike since the previous evaluation, at least 0)
 //!        + leakage    (10, or 0 with leak_suspected)
@@ -33,11 +33,13 @@ pub struct EvalHealth {
 /// known, and the number of `spikes` since the previous evaluation.
 pub fn eval_health(verdict: &Verdict, gap: Option<f64>, spikes: usize) -> f64 {
     let has = |kind| verdict.has(kind);
-    if has(SignalKind::NonFinite) {
+    if has(SignalKind::NonFinite) || has(SignalKind::Diverged) {
         return 0.0;
     }
     let trend = if has(SignalKind::Overfitting) {
         0.0
+    } else if has(SignalKind::Stalled) {
+        10.0
     } else if has(SignalKind::Plateau) {
         20.0
     } else if has(SignalKind::WarmingUp) {
@@ -101,6 +103,11 @@ mod tests {
             10.0
         );
         assert_eq!(eval_health(&verdict(&[NonFinite]), None, 0), 0.0);
+        assert_eq!(
+            eval_health(&verdict(&[Diverged, Unstable]), Some(0.0), 0),
+            0.0
+        );
+        assert_eq!(eval_health(&verdict(&[Stalled]), Some(0.0), 0), 70.0);
     }
 
     #[test]

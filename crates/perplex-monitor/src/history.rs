@@ -1,6 +1,7 @@
 //! A run's curves, read back from its metrics records: what `perplex report` draws and
 //! summarises.
 
+use crate::baselines::Baselines;
 use crate::health::{EvalHealth, run_health};
 use crate::records::MetricRecord;
 use crate::signal::SignalKind;
@@ -26,6 +27,8 @@ pub struct History {
     /// Where the run's state changed, and to what; plus the first firing of each signal that
     /// is not a state (leak, degenerate samples, unstable).
     pub onsets: Vec<(u64, SignalKind)>,
+    /// The levels of the run's baseline record, if it has one.
+    pub baselines: Option<Baselines>,
     /// The tokenizer fingerprint of the records (the first one found).
     pub tokenizer_sha256: Option<String>,
     /// The last step recorded.
@@ -46,6 +49,10 @@ impl History {
                 h.tokenizer_sha256 = record.tokenizer_sha256().map(str::to_owned);
             }
             let r = match record {
+                MetricRecord::Baseline(b) => {
+                    h.baselines = Some(b.baselines());
+                    continue;
+                }
                 MetricRecord::Train(r) => {
                     h.train_loss.push((r.step, r.loss));
                     continue;
@@ -99,12 +106,13 @@ pub fn same_tokenizer(histories: &[&History]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::tests::{eval, train};
+    use crate::records::tests::{baseline, eval, train};
 
     #[test]
     fn onsets_mark_state_changes_and_first_alarms_only() {
         use SignalKind::*;
         let records = [
+            baseline(),
             train(5, 7.0),
             eval(10, 6.0, &[WarmingUp]),
             eval(20, 5.0, &[Healthy]),
@@ -127,6 +135,7 @@ mod tests {
         assert_eq!(h.last_step, 50);
         assert_eq!(h.run_health(), Some(80.0));
         assert_eq!((h.val_loss[0], h.train_loss[0]), ((10, 6.0), (5, 7.0)));
+        assert_eq!(h.baselines.and_then(|b| b.unigram), Some(6.5));
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //! and returns decisions and records, so it is fast to test and can watch any run.
 //!
 //! - [`nll`]: per-token negative log-likelihood and perplexity, from one sum and one count;
+//! - [`baselines`]: the levels a loss is judged against (uniform, unigram, step-0);
 //! - [`cadence`]: when to validate and when to log;
 //! - [`signal`]: what the monitor can say: states, alarms, and the verdict of an evaluation;
-//! - [`detector`]: the rules that name a run's state (healthy, plateau, overfitting, …) and
-//!   its alarms (leak suspected, unstable, degenerate samples), with their evidence;
+//! - [`detector`]: the rules that name a run's state (diverged, stalled, healthy, plateau,
+//!   overfitting, …) and its alarms (leak suspected, unstable, degenerate samples), with their
+//!   evidence;
 //! - [`stopping`]: early stopping with Lightning's and Keras's knobs, plus overfitting;
 //! - [`samples`]: repetition diagnostics of generated text;
 //! - [`health`]: the 0–100 health score;
@@ -17,6 +19,7 @@
 //! - [`history`]: a run's curves and landmarks read back from its records (for reports);
 //! - [`watch`]: the rows of a log perplex did not write (JSON lines or CSV).
 
+pub mod baselines;
 pub mod cadence;
 pub mod detector;
 pub mod health;
@@ -30,11 +33,12 @@ pub mod sinks;
 pub mod stopping;
 pub mod watch;
 
+pub use baselines::Baselines;
 pub use cadence::Cadence;
 pub use detector::{DetectorConfig, EvalPoint};
 pub use monitor::{Judgement, Monitor, Observation};
 pub use nll::NllSum;
-pub use records::{EvalRecord, MetricRecord, Reading, TrainRecord};
+pub use records::{BaselineRecord, EvalRecord, MetricRecord, Reading, TrainRecord};
 pub use samples::{Repetition, Sample};
 pub use signal::{Signal, SignalKind, Verdict};
 pub use sinks::{MetricSink, RunSinks, SinkError};

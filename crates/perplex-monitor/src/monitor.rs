@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::baselines::Baselines;
 use crate::detector::{Detector, DetectorConfig, EvalPoint};
 use crate::health::{EvalHealth, eval_health, run_health};
 use crate::nll::NllSum;
@@ -49,18 +50,26 @@ pub struct Monitor {
     since_eval: NllSum,
     /// `unstable` spikes since the previous evaluation.
     spikes: usize,
+    /// The first of them, quoted by the evaluation's `unstable` alarm.
+    first_spike: Option<Signal>,
     /// Health of each evaluation so far.
     healths: Vec<EvalHealth>,
 }
 
 impl Monitor {
-    /// A monitor with the detectors' thresholds and early stopping's settings.
-    pub fn new(detectors: DetectorConfig, stopping: EarlyStoppingConfig) -> Self {
+    /// A monitor with the detectors' thresholds and early stopping's settings, judging
+    /// levels against `baselines`.
+    pub fn new(
+        detectors: DetectorConfig,
+        stopping: EarlyStoppingConfig,
+        baselines: Baselines,
+    ) -> Self {
         Self {
-            detector: Detector::new(detectors),
+            detector: Detector::new(detectors, baselines),
             stopping: EarlyStopping::new(stopping),
             since_eval: NllSum::default(),
             spikes: 0,
+            first_spike: None,
             healths: Vec::new(),
         }
     }
@@ -73,16 +82,15 @@ impl Monitor {
             self.since_eval.add(loss * tokens as f64, tokens);
         }
         let signal = self.detector.on_train_step(step, loss);
-        if signal
-            .as_ref()
-            .is_some_and(|s| s.kind == SignalKind::Unstable)
-        {
+        if let Some(spike) = signal.as_ref().filter(|s| s.kind == SignalKind::Unstable) {
             self.spikes += 1;
+            self.first_spike.get_or_insert_with(|| spike.clone());
         }
         signal
     }
 
-    /// Reads one evaluation: the state, the alarms, the health, and whether to stop.
+    /// Reads one evaluation: the state, the alarms (with `unstable` when a training step
+    /// spiked since the previous evaluation), the health, and whether to stop.
     pub fn on_eval(&mut self, seen: Observation) -> Judgement {
         let train_loss = self.since_eval.mean();
         let point = EvalPoint {
@@ -91,7 +99,16 @@ impl Monitor {
             train_loss,
             train_eval_loss: seen.train_eval_loss,
         };
-        let verdict = self.detector.on_eval(point, seen.samples);
+        let mut verdict = self.detector.on_eval(point, seen.samples);
+        if let Some(first) = self.first_spike.take() {
+            let evidence = format!(
+                "{} training-loss spike(s) since the previous evaluation; the first, at step {}: {}",
+                self.spikes, first.step, first.evidence
+            );
+            verdict
+                .alarms
+                .push(Signal::new(SignalKind::Unstable, seen.step, evidence));
+        }
         let health = eval_health(&verdict, point.gap(), self.spikes);
         self.healths.push(EvalHealth {
             score: health,
@@ -112,6 +129,21 @@ impl Monitor {
             health,
             stop,
         }
+    }
+
+    /// The levels losses are judged against.
+    pub fn baselines(&self) -> &Baselines {
+        self.detector.baselines()
+    }
+
+    /// Sets the levels losses are judged against from now on.
+    pub fn set_baselines(&mut self, baselines: Baselines) {
+        self.detector.set_baselines(baselines);
+    }
+
+    /// Whether the monitor has seen no step and no evaluation yet.
+    pub fn is_fresh(&self) -> bool {
+        self.detector.is_fresh()
     }
 
     /// The run's health so far (mean over evaluations after warm-up), 0–100.
@@ -141,7 +173,11 @@ mod tests {
 
     #[test]
     fn the_train_loss_is_the_token_weighted_mean_since_the_last_evaluation() {
-        let mut m = Monitor::new(DetectorConfig::default(), EarlyStoppingConfig::default());
+        let mut m = Monitor::new(
+            DetectorConfig::default(),
+            EarlyStoppingConfig::default(),
+            Baselines::default(),
+        );
         m.on_step(1, 6.0, 100);
         m.on_step(2, 3.0, 200);
         let j = m.on_eval(seen(2, 5.0));
@@ -152,7 +188,11 @@ mod tests {
 
     #[test]
     fn spikes_cost_health_and_overfitting_stops_the_run() {
-        let mut m = Monitor::new(DetectorConfig::default(), EarlyStoppingConfig::default());
+        let mut m = Monitor::new(
+            DetectorConfig::default(),
+            EarlyStoppingConfig::default(),
+            Baselines::default(),
+        );
         let mut step = 0;
         let mut steps = |m: &mut Monitor, loss: f64, n: u64| {
             (0..n)

@@ -43,6 +43,16 @@ impl NllSum {
     }
 }
 
+/// A perplexity for a log line: `decimals` digits after the point, or scientific notation
+/// from a million up (a diverged run's perplexity has thirty digits).
+pub fn format_ppl(ppl: f64, decimals: usize) -> String {
+    if ppl.abs() < 1e6 {
+        format!("{ppl:.decimals$}")
+    } else {
+        format!("{ppl:.3e}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +78,12 @@ mod tests {
         sum.add(v.ln() * 123.0, 123);
         assert!((sum.perplexity() - v).abs() < 1e-6);
         assert!((sum.bits_per_token() - v.log2()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn huge_perplexities_are_written_in_scientific_notation() {
+        assert_eq!(format_ppl(920.789, 2), "920.79");
+        assert_eq!(format_ppl(7.9e18, 2), "7.900e18");
     }
 
     #[test]

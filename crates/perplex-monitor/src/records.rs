@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::baselines::Baselines;
 use crate::samples::Sample;
 use crate::signal::Verdict;
 
@@ -12,10 +13,49 @@ use crate::signal::Verdict;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum MetricRecord {
+    /// The levels the run's losses are judged against, measured once before training.
+    Baseline(BaselineRecord),
     /// The mean training loss since the previous train record (dropout on).
     Train(TrainRecord),
     /// A full validation pass in eval mode, with the monitor's reading of it.
     Eval(EvalRecord),
+}
+
+/// The baselines of a run, measured before its first step: a uniform guess, a unigram model
+/// of the train stream, and the model itself (see [`crate::baselines`]). Nats per token over
+/// the `eval_tokens` tokens the validation pass predicts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineRecord {
+    /// Optimizer steps completed when measured (0).
+    pub step: u64,
+    /// Token types of the run's tokenizer.
+    pub vocab_size: usize,
+    /// `ln V`, nats per token.
+    pub uniform: f64,
+    /// The unigram model's loss (add-one counts of `train_tokens` tokens), nats per token.
+    pub unigram: f64,
+    /// The model's validation loss before its first update, nats per token.
+    pub initial: f64,
+    /// Tokens of the train stream the unigram counts come from.
+    pub train_tokens: u64,
+    /// Validation tokens scored.
+    pub eval_tokens: u64,
+    /// Seconds the step-0 validation pass took.
+    pub eval_s: f64,
+    /// sha256 of the run's canonical `tokenizer.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer_sha256: Option<String>,
+}
+
+impl BaselineRecord {
+    /// The three levels.
+    pub fn baselines(&self) -> Baselines {
+        Baselines {
+            uniform: Some(self.uniform),
+            unigram: Some(self.unigram),
+            initial: Some(self.initial),
+        }
+    }
 }
 
 /// A training-loss log.
@@ -98,14 +138,17 @@ impl MetricRecord {
     /// Optimizer steps completed when the record was made.
     pub fn step(&self) -> u64 {
         match self {
+            MetricRecord::Baseline(r) => r.step,
             MetricRecord::Train(r) => r.step,
             MetricRecord::Eval(r) => r.step,
         }
     }
 
-    /// The record's loss: training loss or validation loss, nats per token.
+    /// The record's loss: training loss, validation loss, or the step-0 validation loss of a
+    /// baseline record, nats per token.
     pub fn loss(&self) -> f64 {
         match self {
+            MetricRecord::Baseline(r) => r.initial,
             MetricRecord::Train(r) => r.loss,
             MetricRecord::Eval(r) => r.loss,
         }
@@ -114,6 +157,7 @@ impl MetricRecord {
     /// The tokenizer fingerprint the record carries.
     pub fn tokenizer_sha256(&self) -> Option<&str> {
         match self {
+            MetricRecord::Baseline(r) => r.tokenizer_sha256.as_deref(),
             MetricRecord::Train(r) => r.tokenizer_sha256.as_deref(),
             MetricRecord::Eval(r) => r.tokenizer_sha256.as_deref(),
         }
@@ -124,6 +168,21 @@ impl MetricRecord {
 pub(crate) mod tests {
     use super::*;
     use crate::signal::{Signal, SignalKind};
+
+    /// The baseline record of a 10,000-word run.
+    pub(crate) fn baseline() -> MetricRecord {
+        MetricRecord::Baseline(BaselineRecord {
+            step: 0,
+            vocab_size: 10_000,
+            uniform: 10_000f64.ln(),
+            unigram: 6.5,
+            initial: 9.25,
+            train_tokens: 929_589,
+            eval_tokens: 73_759,
+            eval_s: 3.0,
+            tokenizer_sha256: Some("ab12".into()),
+        })
+    }
 
     /// A train record at `step` with `loss`.
     pub(crate) fn train(step: u64, loss: f64) -> MetricRecord {
@@ -191,6 +250,7 @@ pub(crate) mod tests {
     #[test]
     fn records_round_trip_exactly() {
         for record in [
+            baseline(),
             train(7, 5.123456789012345),
             eval(
                 7,

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 /// What a run looks like at one moment.
 ///
-/// Five kinds are *states* (a run is in exactly one at each evaluation): `warming_up`,
-/// `healthy`, `plateau`, `overfitting`, `non_finite`. The others are *alarms*, named beside
-/// the state whenever their evidence is there.
+/// Seven kinds are *states* (a run is in exactly one at each evaluation): `warming_up`,
+/// `healthy`, `plateau`, `overfitting`, `stalled`, `diverged`, `non_finite`. The others are
+/// *alarms*, named beside the state whenever their evidence is there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SignalKind {
@@ -22,6 +22,12 @@ pub enum SignalKind {
     /// Validation loss rising while the training loss keeps falling, or the gap between them
     /// past its bound: the model is memorising its training data.
     Overfitting,
+    /// After a few evaluations, the best validation loss is still not below the unigram
+    /// baseline: the model has learned no more than word frequencies.
+    Stalled,
+    /// A loss above the uniform guess (ln V) or the model's own step-0 loss: worse than
+    /// guessing. Judged from the first evaluation on.
+    Diverged,
     /// A NaN or infinite loss.
     NonFinite,
     /// Validation loss below the eval-mode training loss by a margin, or an implausibly sudden
@@ -35,11 +41,13 @@ pub enum SignalKind {
 
 impl SignalKind {
     /// Every kind, states first.
-    pub const ALL: [SignalKind; 8] = [
+    pub const ALL: [SignalKind; 10] = [
         SignalKind::WarmingUp,
         SignalKind::Healthy,
         SignalKind::Plateau,
         SignalKind::Overfitting,
+        SignalKind::Stalled,
+        SignalKind::Diverged,
         SignalKind::NonFinite,
         SignalKind::LeakSuspected,
         SignalKind::Unstable,
@@ -53,6 +61,8 @@ impl SignalKind {
             SignalKind::Healthy => "healthy",
             SignalKind::Plateau => "plateau",
             SignalKind::Overfitting => "overfitting",
+            SignalKind::Stalled => "stalled",
+            SignalKind::Diverged => "diverged",
             SignalKind::NonFinite => "non_finite",
             SignalKind::LeakSuspected => "leak_suspected",
             SignalKind::Unstable => "unstable",
@@ -68,6 +78,8 @@ impl SignalKind {
                 | SignalKind::Healthy
                 | SignalKind::Plateau
                 | SignalKind::Overfitting
+                | SignalKind::Stalled
+                | SignalKind::Diverged
                 | SignalKind::NonFinite
         )
     }

@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
+use crate::baselines::Baselines;
 use crate::monitor::{Judgement, Monitor, Observation};
+use crate::records::BaselineRecord;
 use crate::signal::Signal;
 
 /// Which columns (CSV) or keys (JSON) hold the numbers.
@@ -38,6 +40,19 @@ pub enum Row {
         val: f64,
         train_eval: Option<f64>,
     },
+    /// The baselines of a perplex run (its `baseline` record).
+    Baselines(Baselines),
+}
+
+impl Row {
+    /// The loss a train or eval row carries, nats per token.
+    pub fn loss(&self) -> Option<f64> {
+        match *self {
+            Row::Train { loss, .. } => Some(loss),
+            Row::Eval { val, .. } => Some(val),
+            Row::Baselines(_) => None,
+        }
+    }
 }
 
 /// A line of a log that cannot be read, with its number.
@@ -56,6 +71,11 @@ pub struct RowError {
 pub fn json_rows(text: &str, line: usize, cols: &Columns) -> Result<Vec<Row>, RowError> {
     let err = |reason: String| RowError { line, reason };
     let value: Value = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
+    if value.get("kind").and_then(Value::as_str) == Some("baseline") {
+        let record: BaselineRecord =
+            serde_json::from_value(value).map_err(|e| err(e.to_string()))?;
+        return Ok(vec![Row::Baselines(record.baselines())]);
+    }
     let num = |key: &str| value.get(key).and_then(Value::as_f64);
     let step = num(&cols.step).ok_or_else(|| err(format!("no numeric `{}`", cols.step)))? as u64;
     if let (Some(kind), Some(loss)) = (value.get("kind").and_then(Value::as_str), num("loss")) {
@@ -159,9 +179,25 @@ pub enum Said {
 }
 
 /// Feeds one row to `monitor` (a training row counts as one step of unknown size); returns
-/// what it said, if anything.
+/// what it said, if anything. A perplex baseline record sets the monitor's levels; otherwise,
+/// when the step-0 level is unknown, the first row's loss stands for it.
 pub fn feed(monitor: &mut Monitor, row: Row) -> Option<Said> {
+    if let Row::Baselines(b) = row {
+        monitor.set_baselines(b);
+        return None;
+    }
+    if monitor.is_fresh()
+        && monitor.baselines().initial.is_none()
+        && let Some(loss) = row.loss().filter(|l| l.is_finite())
+    {
+        let inferred = Baselines {
+            initial: Some(loss),
+            ..*monitor.baselines()
+        };
+        monitor.set_baselines(inferred);
+    }
     match row {
+        Row::Baselines(_) => None,
         Row::Train { step, loss } => monitor.on_step(step, loss, 1).map(Said::Step),
         Row::Eval {
             step,
@@ -204,7 +240,11 @@ iter,train_loss,val_loss,lr
         };
         let rows = csv_rows(LOG, &cols).unwrap();
         assert_eq!(rows.len(), 11, "6 train losses and 5 val losses");
-        let mut monitor = Monitor::new(DetectorConfig::default(), EarlyStoppingConfig::default());
+        let mut monitor = Monitor::new(
+            DetectorConfig::default(),
+            EarlyStoppingConfig::default(),
+            Baselines::default(),
+        );
         let states: Vec<(u64, SignalKind)> = rows
             .into_iter()
             .filter_map(|r| match feed(&mut monitor, r)? {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::Path;
 
-use perplex_monitor::StopDecision;
+use perplex_monitor::{Baselines, StopDecision};
 use serde::{Deserialize, Serialize};
 
 use crate::run_dir::RunDirError;
@@ -85,6 +85,9 @@ pub struct RunSummary {
     pub early_stop: Option<StopDecision>,
     /// Health of the run, 0–100 (mean over evaluations after warm-up).
     pub health: Option<f64>,
+    /// The levels the run was judged against (uniform, unigram, step-0), nats per token.
+    #[serde(default)]
+    pub baselines: Option<Baselines>,
     /// Whether the final `last` checkpoint is the best one (early stopping's `restore_best`).
     pub restored_best: bool,
 }

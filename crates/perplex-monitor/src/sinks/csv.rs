@@ -1,5 +1,6 @@
 //! `metrics.csv`: the records of `metrics.jsonl` as one CSV row each, with empty cells where a
-//! record has no value and the signal kinds joined by `;`.
+//! record has no value and the signal kinds joined by `;`. The baseline row holds the step-0
+//! validation loss as its `loss`, and the uniform and unigram levels in the last two columns.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -9,7 +10,8 @@ use crate::records::MetricRecord;
 
 /// The columns of `metrics.csv`.
 pub const HEADER: &str = "kind,step,tokens_seen,lr,loss,ppl,tokens_per_s,wall_s,eval_tokens,\
-eval_s,best,bits_per_token,bits_per_char,train_loss,train_eval_loss,gap,health,signals";
+eval_s,best,bits_per_token,bits_per_char,train_loss,train_eval_loss,gap,health,signals,\
+uniform_loss,unigram_loss";
 
 /// Appends records to a CSV file, writing the header first when the file is new.
 #[derive(Debug)]
@@ -40,7 +42,18 @@ impl MetricSink for CsvSink {
 
 /// A record as one CSV row (no line break), in [`HEADER`]'s columns.
 pub fn row(record: &MetricRecord) -> String {
+    let empty = |n| std::iter::repeat_n(String::new(), n);
     let cells: Vec<String> = match record {
+        MetricRecord::Baseline(r) => {
+            let mut cells = vec!["baseline".into(), r.step.to_string(), "0".into()];
+            cells.push(String::new());
+            cells.extend(numbers(&[r.initial, r.initial.exp()]));
+            cells.extend(empty(2));
+            cells.extend([r.eval_tokens.to_string(), r.eval_s.to_string()]);
+            cells.extend(empty(8));
+            cells.extend(numbers(&[r.uniform, r.unigram]));
+            cells
+        }
         MetricRecord::Train(r) => {
             let mut cells = vec![
                 "train".into(),
@@ -48,7 +61,7 @@ pub fn row(record: &MetricRecord) -> String {
                 r.tokens_seen.to_string(),
             ];
             cells.extend(numbers(&[r.lr, r.loss, r.ppl, r.tokens_per_s, r.wall_s]));
-            cells.extend(std::iter::repeat_n(String::new(), 10));
+            cells.extend(empty(12));
             cells
         }
         MetricRecord::Eval(r) => {
@@ -71,6 +84,7 @@ pub fn row(record: &MetricRecord) -> String {
                 g.health,
             ]));
             cells.push(kinds.join(";"));
+            cells.extend(empty(2));
             cells
         }
     };
@@ -103,7 +117,7 @@ mod tests {
         let t = row(&train(10, 5.123456789012345));
         assert_eq!(
             t,
-            "train,10,640,0.001,5.123456789012345,167.91481361900958,1234.5,1.5,,,,,,,,,,"
+            "train,10,640,0.001,5.123456789012345,167.91481361900958,1234.5,1.5,,,,,,,,,,,,"
         );
         let e = row(&eval(
             20,
@@ -113,6 +127,10 @@ mod tests {
         assert_eq!(e.split(',').count(), columns);
         assert!(e.starts_with("eval,20,1280,0.001,4,"), "{e}");
         assert!(e.contains(",,2,99,0.1,true,"), "{e}");
-        assert!(e.ends_with(",80,overfitting;leak_suspected"), "{e}");
+        assert!(e.ends_with(",80,overfitting;leak_suspected,,"), "{e}");
+        let b = row(&crate::records::tests::baseline());
+        assert_eq!(b.split(',').count(), columns);
+        assert!(b.starts_with("baseline,0,0,,9.25,"), "{b}");
+        assert!(b.ends_with(",,9.210340371976184,6.5"), "{b}");
     }
 }

@@ -93,11 +93,17 @@ impl EventWriter {
     }
 
     /// Writes the scalars (and, for evaluations, the signals and samples as text) of one
-    /// metrics record: `train/loss`, `lr`, `train/tokens_per_s` for train records;
+    /// metrics record: `baseline/uniform`, `baseline/unigram`, `baseline/initial` for the
+    /// baseline record; `train/loss`, `lr`, `train/tokens_per_s` for train records;
     /// `val/loss`, `val/ppl`, `val/bits_per_char`, `train/loss_eval`, `gap`, `health` for
     /// evaluations.
     pub fn record(&mut self, record: &MetricRecord) -> Result<(), SinkError> {
         match record {
+            MetricRecord::Baseline(r) => {
+                self.scalar("baseline/uniform", r.step, r.uniform)?;
+                self.scalar("baseline/unigram", r.step, r.unigram)?;
+                self.scalar("baseline/initial", r.step, r.initial)
+            }
             MetricRecord::Train(r) => {
                 self.scalar("train/loss", r.step, r.loss)?;
                 self.scalar("lr", r.step, r.lr)?;

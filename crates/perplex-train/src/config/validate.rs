@@ -10,6 +10,8 @@ pub(super) fn check(config: &RunConfig) -> Result<(), String> {
     if config.monitor.train_eval_tokens < 2 {
         return Err("monitor.train_eval_tokens must be at least 2".into());
     }
+    config.monitor.detectors.validate()?;
+    config.early_stopping.validate()?;
     let model = &config.model;
     // The vocabulary comes from the tokenizer unless the file fixes it; any size ≥ 1 lets
     // the rest of the shape be checked now.

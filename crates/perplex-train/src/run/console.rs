@@ -3,7 +3,8 @@
 //! stale line behind.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use perplex_monitor::{EvalRecord, TrainRecord};
+use perplex_monitor::nll::format_ppl;
+use perplex_monitor::{BaselineRecord, Baselines, EvalRecord, TrainRecord};
 
 use super::events::{Event, Observer};
 use crate::TrainError;
@@ -13,6 +14,8 @@ use crate::summary::StopReason;
 pub(super) struct Console {
     bar: ProgressBar,
     max_steps: u64,
+    /// The levels each evaluation is compared with.
+    baselines: Baselines,
     /// Validation perplexity of the latest evaluation this session, for the bar's message.
     last_val_ppl: Option<f64>,
 }
@@ -33,6 +36,7 @@ impl Console {
         Self {
             bar,
             max_steps,
+            baselines: Baselines::default(),
             last_val_ppl: None,
         }
     }
@@ -46,7 +50,11 @@ impl Console {
 impl Observer for Console {
     fn observe(&mut self, event: &Event) -> Result<(), TrainError> {
         match event {
-            Event::Started { .. } => self.log(|| log_start(event)),
+            Event::Started { baselines, .. } => {
+                self.baselines = *baselines;
+                self.log(|| log_start(event));
+            }
+            Event::Baseline(r) => self.log(|| log_baseline(r)),
             Event::Stepped { step } => self.bar.set_position(*step),
             Event::Spike(signal) => self.log(|| tracing::warn!("step {}: {signal}", signal.step)),
             Event::NonFinite { step, stats } => self.log(|| {
@@ -59,7 +67,7 @@ impl Observer for Console {
             }),
             Event::Train(r) => self.train(r),
             Event::Eval(r) => {
-                self.log(|| log_eval(r));
+                self.log(|| log_eval(r, &self.baselines));
                 self.last_val_ppl = Some(r.ppl);
                 let g = &r.reading;
                 let state = g.verdict.state.kind;
@@ -80,18 +88,18 @@ impl Console {
     fn train(&self, r: &TrainRecord) {
         let val = self
             .last_val_ppl
-            .map_or_else(|| "-".to_string(), |ppl| format!("{ppl:.1}"));
+            .map_or_else(|| "-".to_string(), |ppl| format_ppl(ppl, 1));
         self.bar.set_message(format!(
             "loss {:.3} | val ppl {val} | {:.0} tok/s",
             r.loss, r.tokens_per_s
         ));
         if self.bar.is_hidden() {
             tracing::info!(
-                "step {}/{}: train loss {:.4} (ppl {:.1}), lr {:.2e}, {:.0} tok/s",
+                "step {}/{}: train loss {:.4} (ppl {}), lr {:.2e}, {:.0} tok/s",
                 r.step,
                 self.max_steps,
                 r.loss,
-                r.ppl,
+                format_ppl(r.ppl, 1),
                 r.lr,
                 r.tokens_per_s
             );
@@ -108,6 +116,7 @@ fn log_start(event: &Event) {
         max_steps,
         tokens_per_step,
         device,
+        ..
     } = event
     else {
         return;
@@ -124,6 +133,25 @@ fn log_start(event: &Event) {
     tracing::info!(
         "data: {train_tokens} train tokens, {valid_tokens} valid tokens; {max_steps} steps \
          of {tokens_per_step} tokens on {device}"
+    );
+}
+
+/// The baselines, once, before the first step.
+fn log_baseline(r: &BaselineRecord) {
+    tracing::info!(
+        "baselines: a uniform guess scores ln V = ln {} = {:.4} nats/token (ppl {:.0}); a \
+         unigram model of the {} train tokens {:.4} (ppl {:.1}); this model before training \
+         {:.4} (ppl {:.1}, {} validation tokens in {:.1}s)",
+        r.vocab_size,
+        r.uniform,
+        r.uniform.exp(),
+        r.train_tokens,
+        r.unigram,
+        r.unigram.exp(),
+        r.initial,
+        r.initial.exp(),
+        r.eval_tokens,
+        r.eval_s
     );
 }
 
@@ -157,14 +185,14 @@ fn log_stop(event: &Event) {
 }
 
 /// The log lines of one evaluation: the numbers, then the monitor's reading.
-fn log_eval(r: &EvalRecord) {
+fn log_eval(r: &EvalRecord, baselines: &Baselines) {
     let g = &r.reading;
     let step = r.step;
     tracing::info!(
-        "step {step}: val loss {:.4} nats/token, ppl {:.2}, {:.3} bits/token, {:.3} bits/char \
+        "step {step}: val loss {:.4} nats/token, ppl {}, {:.3} bits/token, {:.3} bits/char \
          over {} tokens ({:.1}s){}",
         r.loss,
-        r.ppl,
+        format_ppl(r.ppl, 2),
         g.bits_per_token,
         g.bits_per_char,
         r.eval_tokens,
@@ -179,6 +207,10 @@ fn log_eval(r: &EvalRecord) {
         g.gap,
         g.health
     );
+    let levels = baselines.compare(r.loss);
+    if !levels.is_empty() {
+        tracing::info!("step {step}: val {:.4} nats: {levels}", r.loss);
+    }
     for signal in g.verdict.signals() {
         tracing::info!("step {step}: {signal}");
     }

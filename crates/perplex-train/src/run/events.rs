@@ -4,7 +4,8 @@
 
 use perplex_model::GptConfig;
 use perplex_monitor::{
-    EvalRecord, MetricRecord, MetricSink, RunSinks, Signal, StopDecision, TrainRecord,
+    BaselineRecord, Baselines, EvalRecord, MetricRecord, MetricSink, RunSinks, Signal,
+    StopDecision, TrainRecord,
 };
 
 use super::console::Console;
@@ -23,7 +24,10 @@ pub(super) enum Event<'a> {
         max_steps: u64,
         tokens_per_step: u64,
         device: &'a str,
+        baselines: Baselines,
     },
+    /// A new run measured its baselines before its first step.
+    Baseline(&'a BaselineRecord),
     /// An optimizer step finished.
     Stepped { step: u64 },
     /// A training loss far above the recent ones.
@@ -54,6 +58,7 @@ pub(super) trait Observer {
 impl Observer for RunSinks {
     fn observe(&mut self, event: &Event) -> Result<(), TrainError> {
         let record = match event {
+            Event::Baseline(r) => MetricRecord::Baseline((*r).clone()),
             Event::Train(r) => MetricRecord::Train((*r).clone()),
             Event::Eval(r) => MetricRecord::Eval((*r).clone()),
             _ => return Ok(()),

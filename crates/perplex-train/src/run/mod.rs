@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
 use perplex_model::GptConfig;
-use perplex_monitor::{Cadence, Monitor, StopDecision, TrainRecord};
+use perplex_monitor::baselines::{uniform_loss, unigram_loss};
+use perplex_monitor::{BaselineRecord, Cadence, Monitor, StopDecision, TrainRecord};
 
 pub use progress::{Best, LossWindow, Progress};
 pub use resume::resume;
@@ -29,6 +30,7 @@ pub use resume::resume;
 use crate::TrainError;
 use crate::config::RunConfig;
 use crate::data::TrainData;
+use crate::evaluate::evaluate;
 use crate::run_dir::RunDir;
 use crate::summary::{RunSummary, StopReason};
 use crate::trainer::{StepStats, Trainer};
@@ -58,20 +60,41 @@ pub fn train(
         .map_err(|e| TrainError::io(run.config(), e))?;
     data.tokenizer.save(&run.tokenizer())?;
     let trainer = Trainer::new(config, &shape, data.train.len(), device)?;
+    let baseline = measure_baselines(config, data, &trainer)?;
     let monitor = Monitor::new(
         config.monitor().detectors.clone(),
         config.early_stopping().clone(),
+        baseline.baselines(),
     );
-    Run::new(
-        config,
-        data,
-        run,
-        device,
-        shape,
-        trainer,
-        Progress::new(monitor),
-    )?
-    .run(control)
+    let progress = Progress::new(monitor);
+    Run::new(config, data, run, device, shape, trainer, progress)?.run(control, Some(&baseline))
+}
+
+/// The levels the run is judged against, measured once before its first step: the uniform
+/// guess, a unigram model of the train stream, and the untrained model's validation loss.
+fn measure_baselines(
+    config: &RunConfig,
+    data: &TrainData,
+    trainer: &Trainer,
+) -> Result<BaselineRecord, TrainError> {
+    let vocab_size = data.tokenizer.vocab_size();
+    let started = Instant::now();
+    let initial = evaluate(
+        &trainer.eval_model(),
+        &data.valid,
+        config.train().eval_batch(),
+    );
+    Ok(BaselineRecord {
+        step: 0,
+        vocab_size,
+        uniform: uniform_loss(vocab_size),
+        unigram: unigram_loss(&data.train, &data.valid, vocab_size),
+        initial: initial.mean(),
+        train_tokens: data.train.len() as u64,
+        eval_tokens: initial.tokens,
+        eval_s: started.elapsed().as_secs_f64(),
+        tokenizer_sha256: Some(data.tokenizer.fingerprint()?),
+    })
 }
 
 /// One training run in progress: the trainer plus everything it measures and writes.
@@ -129,8 +152,13 @@ impl<'a> Run<'a> {
         })
     }
 
-    /// Steps until something stops the run, then finishes it.
-    fn run(mut self, control: &Control) -> Result<RunSummary, TrainError> {
+    /// Steps until something stops the run, then finishes it. A new run writes its
+    /// `baseline` record first.
+    fn run(
+        mut self,
+        control: &Control,
+        baseline: Option<&BaselineRecord>,
+    ) -> Result<RunSummary, TrainError> {
         self.observers.emit(&Event::Started {
             shape: &self.shape,
             train_tokens: self.data.train.len(),
@@ -138,7 +166,12 @@ impl<'a> Run<'a> {
             max_steps: self.cadence.max_steps,
             tokens_per_step: self.trainer.tokens_per_step(),
             device: &self.device,
+            baselines: *self.progress.monitor.baselines(),
         })?;
+        if let Some(record) = baseline {
+            self.progress.eval_s += record.eval_s;
+            self.observers.emit(&Event::Baseline(record))?;
+        }
         let max_steps = self.cadence.max_steps;
         let mut stop = (self.trainer.steps_done() >= max_steps).then_some(StopReason::MaxSteps);
         while stop.is_none() {
@@ -257,6 +290,7 @@ impl<'a> Run<'a> {
             tokenizer_sha256: self.fingerprint.clone(),
             early_stop: self.early_stop.clone(),
             health: p.monitor.run_health(),
+            baselines: Some(*p.monitor.baselines()),
             restored_best,
         };
         let path = self.dir.summary();

@@ -62,7 +62,7 @@ pub fn resume(
         trainer,
         progress,
     )?
-    .run(control)
+    .run(control, None)
 }
 
 /// Refuses to resume a run whose `summary.json` says it finished (all steps, early stopping,

@@ -30,7 +30,8 @@ pub enum Mode {
 }
 
 /// Early-stopping settings (`[early_stopping]` in a run config). Defaults: watch `val_loss`
-/// (min), stop on NaN and on overfitting, never on patience alone, restore the best weights.
+/// (min), stop on NaN, on divergence and on overfitting, never on patience alone, restore the
+/// best weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EarlyStoppingConfig {
@@ -54,6 +55,9 @@ pub struct EarlyStoppingConfig {
     pub start_from: usize,
     /// Stop when the detector reports `overfitting`.
     pub stop_on_overfitting: bool,
+    /// Stop when the detector reports `diverged` (a loss above the uniform guess or the
+    /// step-0 loss).
+    pub stop_on_divergence: bool,
     /// The run's final model is its best checkpoint.
     pub restore_best: bool,
 }
@@ -71,8 +75,44 @@ impl Default for EarlyStoppingConfig {
             check_finite: true,
             start_from: 0,
             stop_on_overfitting: true,
+            stop_on_divergence: true,
             restore_best: true,
         }
+    }
+}
+
+impl EarlyStoppingConfig {
+    /// Refuses settings outside their ranges, naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let key = |name: &str| format!("early_stopping.{name}");
+        if !(self.min_delta >= 0.0 && self.min_delta.is_finite()) {
+            return Err(format!(
+                "{} = {} must be a number ≥ 0",
+                key("min_delta"),
+                self.min_delta
+            ));
+        }
+        if !(0.0..1.0).contains(&self.min_delta_rel) {
+            return Err(format!(
+                "{} = {} must be in [0, 1)",
+                key("min_delta_rel"),
+                self.min_delta_rel
+            ));
+        }
+        if self.patience == Some(0) {
+            return Err(format!("{} must be at least 1 when set", key("patience")));
+        }
+        for (name, v) in [
+            ("divergence_threshold", self.divergence_threshold),
+            ("stopping_threshold", self.stopping_threshold),
+        ] {
+            if let Some(v) = v
+                && !v.is_finite()
+            {
+                return Err(format!("{} = {v} must be a finite number", key(name)));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -90,6 +130,8 @@ pub enum StopCause {
     NonFinite,
     /// The detector saw validation loss rise while training loss fell.
     Overfitting,
+    /// The detector saw a loss above the uniform guess or the step-0 loss.
+    Diverged,
 }
 
 /// A decision to stop, with its evidence.
@@ -129,6 +171,7 @@ impl StopCause {
             StopCause::StoppingThreshold => "stopping_threshold",
             StopCause::NonFinite => "non_finite",
             StopCause::Overfitting => "overfitting",
+            StopCause::Diverged => "diverged",
         }
     }
 }
@@ -208,6 +251,11 @@ impl EarlyStopping {
                 format!("{} = {value:.4} is worse than the limit {limit}", c.monitor),
             );
         }
+        if c.stop_on_divergence
+            && let Some(s) = verdict.find(SignalKind::Diverged)
+        {
+            return stop(StopCause::Diverged, s.evidence.clone());
+        }
         if c.stop_on_overfitting
             && let Some(s) = verdict.find(SignalKind::Overfitting)
         {
@@ -245,118 +293,4 @@ impl EarlyStopping {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::signal::Signal;
-
-    fn run(config: EarlyStoppingConfig, values: &[f64]) -> Option<(usize, StopCause)> {
-        let mut es = EarlyStopping::new(config);
-        values.iter().enumerate().find_map(|(i, &v)| {
-            es.on_eval(100 * (i as u64 + 1), v, &healthy(100 * (i as u64 + 1)))
-                .map(|d| (i, d.cause))
-        })
-    }
-
-    fn healthy(step: u64) -> Verdict {
-        Verdict {
-            state: Signal::new(SignalKind::Healthy, step, ""),
-            alarms: Vec::new(),
-        }
-    }
-
-    fn with(f: impl FnOnce(&mut EarlyStoppingConfig)) -> EarlyStoppingConfig {
-        let mut c = EarlyStoppingConfig::default();
-        f(&mut c);
-        c
-    }
-
-    #[test]
-    fn patience_counts_evaluations_without_improvement() {
-        let values = [5.0, 4.0, 4.1, 4.2, 4.05, 3.9];
-        assert_eq!(
-            run(with(|c| c.patience = Some(3)), &values),
-            Some((4, StopCause::Patience))
-        );
-        assert_eq!(run(with(|c| c.patience = Some(4)), &values), None);
-        assert_eq!(
-            run(EarlyStoppingConfig::default(), &values),
-            None,
-            "no patience by default"
-        );
-    }
-
-    #[test]
-    fn min_delta_absolute_and_relative_decide_what_counts_as_better() {
-        let values = [5.0, 4.99, 4.98, 4.97];
-        let abs = with(|c| {
-            c.patience = Some(2);
-            c.min_delta = 0.05;
-        });
-        assert_eq!(run(abs, &values), Some((2, StopCause::Patience)));
-        let rel = with(|c| {
-            c.patience = Some(2);
-            c.min_delta_rel = 0.01; // 1% of 5.0 = 0.05
-        });
-        assert_eq!(run(rel, &values), Some((2, StopCause::Patience)));
-        let none = with(|c| c.patience = Some(2));
-        assert_eq!(
-            run(none, &values),
-            None,
-            "every 0.01 counts without a delta"
-        );
-    }
-
-    #[test]
-    fn thresholds_stop_at_once_in_either_mode() {
-        let falling = [6.0, 5.0, 4.0, 3.0];
-        let target = with(|c| c.stopping_threshold = Some(4.0));
-        assert_eq!(
-            run(target, &falling),
-            Some((2, StopCause::StoppingThreshold))
-        );
-        let limit = with(|c| c.divergence_threshold = Some(5.5));
-        assert_eq!(
-            run(limit, &falling),
-            Some((0, StopCause::DivergenceThreshold))
-        );
-        let max_mode = with(|c| {
-            c.mode = Mode::Max;
-            c.stopping_threshold = Some(0.9);
-        });
-        assert_eq!(
-            run(max_mode, &[0.5, 0.8, 0.95]),
-            Some((2, StopCause::StoppingThreshold))
-        );
-    }
-
-    #[test]
-    fn non_finite_stops_unless_disabled_and_start_from_ignores_early_evals() {
-        let values = [5.0, f64::NAN, 4.0];
-        assert_eq!(
-            run(EarlyStoppingConfig::default(), &values),
-            Some((1, StopCause::NonFinite))
-        );
-        assert_eq!(run(with(|c| c.check_finite = false), &values), None);
-        let late = with(|c| {
-            c.start_from = 2;
-            c.divergence_threshold = Some(5.5);
-        });
-        assert_eq!(
-            run(late, &[9.0, 9.0, 5.0, 6.0]),
-            Some((3, StopCause::DivergenceThreshold))
-        );
-    }
-
-    #[test]
-    fn the_overfitting_signal_stops_unless_disabled() {
-        let overfit = Verdict {
-            state: Signal::new(SignalKind::Overfitting, 300, "val rose"),
-            alarms: Vec::new(),
-        };
-        let mut es = EarlyStopping::new(EarlyStoppingConfig::default());
-        let decision = es.on_eval(300, 4.0, &overfit).unwrap();
-        assert_eq!(decision.to_string(), "overfitting: val rose");
-        let mut es = EarlyStopping::new(with(|c| c.stop_on_overfitting = false));
-        assert!(es.on_eval(300, 4.0, &overfit).is_none());
-    }
-}
+mod tests;

@@ -1,60 +1,23 @@
 //! The detectors: the rules that turn a run's numbers into its state and alarms.
 //!
-//! [`Detector`] looks at each training step (spikes, NaN) and each evaluation (trend of the
-//! validation loss, gap to the train loss, leakage, repetitive samples). It keeps only
-//! numbers, so it can watch any run, perplex's or not.
+//! [`Detector`] looks at each training step (spikes, NaN) and each evaluation: levels first
+//! (a loss above the uniform guess or the step-0 loss is `diverged`; one never below the
+//! unigram baseline is `stalled`), then the trend of the validation loss (warm-up, healthy,
+//! plateau, overfitting), then alarms (leakage, repetitive samples). It keeps only numbers,
+//! so it can watch any run, perplex's or not.
 
-use std::collections::VecDeque;
+mod config;
+mod levels;
+mod spikes;
 
 use serde::{Deserialize, Serialize};
 
+pub use config::DetectorConfig;
+
+use crate::baselines::Baselines;
 use crate::samples::Sample;
 use crate::signal::{Signal, SignalKind, Verdict};
-
-/// Thresholds of the detectors. Losses are mean NLL per token in nats.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DetectorConfig {
-    /// Evaluations reported as `warming_up` before any judgement of the trend.
-    pub warmup_evals: usize,
-    /// An improvement smaller than this many nats does not count.
-    pub min_delta: f64,
-    /// Nor one smaller than this fraction of the best loss.
-    pub min_delta_rel: f64,
-    /// Evaluations without improvement before `plateau`.
-    pub patience: usize,
-    /// Consecutive evaluations of rising validation loss with falling training loss before
-    /// `overfitting`.
-    pub divergence_evals: usize,
-    /// `overfitting` also when val − eval-mode train loss exceeds this many nats.
-    pub max_gap: Option<f64>,
-    /// `leak_suspected` when val is below the eval-mode train loss by more than this many nats.
-    pub leak_margin: f64,
-    /// `leak_suspected` when val falls by more than this fraction in one evaluation after
-    /// warm-up.
-    pub leak_drop: f64,
-    /// `unstable` when a training loss is this many standard deviations above the recent mean.
-    pub spike_z: f64,
-    /// Training steps in the window the spike statistics are taken over.
-    pub spike_window: usize,
-}
-
-impl Default for DetectorConfig {
-    fn default() -> Self {
-        Self {
-            warmup_evals: 1,
-            min_delta: 0.0,
-            min_delta_rel: 1e-3,
-            patience: 3,
-            divergence_evals: 2,
-            max_gap: None,
-            leak_margin: 0.05,
-            leak_drop: 0.3,
-            spike_z: 6.0,
-            spike_window: 50,
-        }
-    }
-}
+use spikes::RecentLosses;
 
 /// The numbers of one evaluation, as the detectors compare them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -81,26 +44,44 @@ impl EvalPoint {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Detector {
     config: DetectorConfig,
+    baselines: Baselines,
     evals: Vec<EvalPoint>,
     best: Option<f64>,
     since_improvement: usize,
-    recent_train: VecDeque<f64>,
+    recent_train: RecentLosses,
 }
 
 impl Detector {
-    /// A detector with the given thresholds.
-    pub fn new(config: DetectorConfig) -> Self {
+    /// A detector with the given thresholds, judging levels against `baselines`.
+    pub fn new(config: DetectorConfig, baselines: Baselines) -> Self {
         Self {
             config,
+            baselines,
             evals: Vec::new(),
             best: None,
             since_improvement: 0,
-            recent_train: VecDeque::new(),
+            recent_train: RecentLosses::default(),
         }
     }
 
+    /// The levels losses are judged against.
+    pub fn baselines(&self) -> &Baselines {
+        &self.baselines
+    }
+
+    /// Sets the levels losses are judged against from now on.
+    pub fn set_baselines(&mut self, baselines: Baselines) {
+        self.baselines = baselines;
+    }
+
+    /// Whether the detector has seen nothing yet.
+    pub fn is_fresh(&self) -> bool {
+        self.evals.is_empty() && self.recent_train.is_empty()
+    }
+
     /// Looks at one training step's loss (nats): `non_finite` for NaN or infinity, `unstable`
-    /// for a spike more than `spike_z` standard deviations above the window's mean.
+    /// for a spike far above the recent median (see [`DetectorConfig::spike_z`] and
+    /// [`DetectorConfig::spike_ratio`]).
     pub fn on_train_step(&mut self, step: u64, loss: f64) -> Option<Signal> {
         if !loss.is_finite() {
             return Some(Signal::new(
@@ -109,29 +90,14 @@ impl Detector {
                 format!("training loss is {loss} at step {step}"),
             ));
         }
-        let window = self.config.spike_window.max(2);
-        let spike = (self.recent_train.len() >= window / 2)
-            .then(|| mean_std(self.recent_train.iter().copied()))
-            .filter(|&(_, std)| std > 0.0)
-            .map(|(mean, std)| (mean, std, (loss - mean) / std))
-            .filter(|&(_, _, z)| z > self.config.spike_z);
-        self.recent_train.push_back(loss);
-        if self.recent_train.len() > window {
-            self.recent_train.pop_front();
-        }
-        spike.map(|(mean, std, z)| {
-            let evidence = format!(
-                "training loss {loss:.4} is {z:.1} standard deviations above the mean of the \
-                 last {} steps ({mean:.4} ± {std:.4})",
-                self.recent_train.len() - 1
-            );
-            Signal::new(SignalKind::Unstable, step, evidence)
-        })
+        let evidence = self.recent_train.judge_and_push(loss, &self.config)?;
+        Some(Signal::new(SignalKind::Unstable, step, evidence))
     }
 
-    /// Looks at one evaluation and its generated `samples`: the run's state (`warming_up`,
-    /// `healthy`, `plateau`, `overfitting`, or `non_finite` for a NaN or infinite validation
-    /// loss), and any alarms (`leak_suspected`, `degenerate_samples`).
+    /// Looks at one evaluation and its generated `samples`: the run's state (`non_finite`,
+    /// `diverged`, `warming_up`, `overfitting`, `stalled`, `healthy` or `plateau`, the first
+    /// that applies), and any alarms (`leak_suspected`, `degenerate_samples`). Warm-up softens
+    /// only the trend: a run that has diverged or stalled is named so during warm-up too.
     pub fn on_eval(&mut self, point: EvalPoint, samples: &[Sample]) -> Verdict {
         let mut verdict = self.judge(point);
         verdict.alarms.extend(degenerate(point.step, samples));
@@ -148,10 +114,11 @@ impl Detector {
             };
         }
         let previous = self.evals.last().copied();
+        let best_before = self.best;
         let improved = self.record_best(point.val_loss);
         self.evals.push(point);
         Verdict {
-            state: self.state(&point, improved),
+            state: self.state(&point, improved, best_before),
             alarms: self.leak(&point, previous).into_iter().collect(),
         }
     }
@@ -178,21 +145,41 @@ impl Detector {
         improved
     }
 
-    fn state(&self, point: &EvalPoint, improved: bool) -> Signal {
+    fn state(&self, point: &EvalPoint, improved: bool, best_before: Option<f64>) -> Signal {
         let (step, n) = (point.step, self.evals.len());
         let make = |kind, evidence: String| Signal::new(kind, step, evidence);
+        if let Some(evidence) = self.diverged(point) {
+            return make(SignalKind::Diverged, evidence);
+        }
+        // Stalled is a level, named even during warm-up; overfitting, the more specific
+        // reading, comes first once the trend is judged.
+        let stalled = self.stalled(best_before);
         if n <= self.config.warmup_evals {
-            let evidence = format!("evaluation {n} of the first {}", self.config.warmup_evals);
-            return make(SignalKind::WarmingUp, evidence);
+            return match stalled {
+                Some(evidence) => make(SignalKind::Stalled, evidence),
+                None => make(
+                    SignalKind::WarmingUp,
+                    format!("evaluation {n} of the first {}", self.config.warmup_evals),
+                ),
+            };
         }
         if let Some(evidence) = self.divergence().or_else(|| self.gap_past_bound(point)) {
             return make(SignalKind::Overfitting, evidence);
         }
+        if let Some(evidence) = stalled {
+            return make(SignalKind::Stalled, evidence);
+        }
         let best = self.best.unwrap_or(f64::NAN);
         if improved {
+            let above = match self.baselines.unigram {
+                Some(u) if point.val_loss >= u => {
+                    format!(" (still not below the unigram baseline {u:.4})")
+                }
+                _ => String::new(),
+            };
             return make(
                 SignalKind::Healthy,
-                format!("val loss {:.4} is a new best", point.val_loss),
+                format!("val loss {:.4} is a new best{above}", point.val_loss),
             );
         }
         if self.since_improvement >= self.config.patience {
@@ -296,14 +283,6 @@ fn degenerate(step: u64, samples: &[Sample]) -> Option<Signal> {
         );
         Signal::new(SignalKind::DegenerateSamples, step, evidence)
     })
-}
-
-/// Mean and (population) standard deviation.
-fn mean_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
-    let n = values.clone().count().max(1) as f64;
-    let mean = values.clone().sum::<f64>() / n;
-    let var = values.map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-    (mean, var.sqrt())
 }
 
 #[cfg(test)]

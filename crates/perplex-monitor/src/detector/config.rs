@@ -1,0 +1,116 @@
+//! The detectors' thresholds (`[monitor.detectors]` in a run config), their defaults and the
+//! ranges they must lie in.
+
+use serde::{Deserialize, Serialize};
+
+/// Thresholds of the detectors. Losses are mean NLL per token in nats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectorConfig {
+    /// Evaluations reported as `warming_up` before any judgement of the trend.
+    pub warmup_evals: usize,
+    /// An improvement smaller than this many nats does not count.
+    pub min_delta: f64,
+    /// Nor one smaller than this fraction of the best loss.
+    pub min_delta_rel: f64,
+    /// Evaluations without improvement before `plateau`.
+    pub patience: usize,
+    /// Consecutive evaluations of rising validation loss with falling training loss before
+    /// `overfitting`.
+    pub divergence_evals: usize,
+    /// `overfitting` also when val − eval-mode train loss exceeds this many nats.
+    pub max_gap: Option<f64>,
+    /// `leak_suspected` when val is below the eval-mode train loss by more than this many nats.
+    pub leak_margin: f64,
+    /// `leak_suspected` when val falls by more than this fraction in one evaluation after
+    /// warm-up.
+    pub leak_drop: f64,
+    /// `unstable` when a training loss is this many robust standard deviations (1.4826 × the
+    /// median absolute deviation) above the median of the recent steps.
+    pub spike_z: f64,
+    /// `unstable` also when a training loss is at least this many times the recent median
+    /// (0: off).
+    pub spike_ratio: f64,
+    /// Training steps in the window the spike statistics are taken over.
+    pub spike_window: usize,
+    /// `diverged` when the validation loss is more than this many nats above the uniform
+    /// guess (ln V) or the model's step-0 loss, or the mean training loss since the previous
+    /// evaluation above the higher of the two.
+    pub diverge_margin: f64,
+    /// `stalled` when, from this evaluation on, the best validation loss is not below the
+    /// unigram baseline and its last fall, repeated this many times, would not get it there
+    /// (0: never).
+    pub stall_evals: usize,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        Self {
+            warmup_evals: 1,
+            min_delta: 0.0,
+            min_delta_rel: 1e-3,
+            patience: 3,
+            divergence_evals: 2,
+            max_gap: None,
+            leak_margin: 0.05,
+            leak_drop: 0.3,
+            spike_z: 6.0,
+            spike_ratio: 1.5,
+            spike_window: 50,
+            diverge_margin: 0.1,
+            stall_evals: 3,
+        }
+    }
+}
+
+impl DetectorConfig {
+    /// Refuses thresholds outside their ranges, naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let key = |name: &str| format!("monitor.detectors.{name}");
+        let non_negative = [
+            ("min_delta", self.min_delta),
+            ("leak_margin", self.leak_margin),
+            ("diverge_margin", self.diverge_margin),
+        ];
+        for (name, v) in non_negative {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(format!("{} = {v} must be a number ≥ 0", key(name)));
+            }
+        }
+        let fractions = [
+            ("min_delta_rel", self.min_delta_rel),
+            ("leak_drop", self.leak_drop),
+        ];
+        for (name, v) in fractions {
+            if !(0.0..1.0).contains(&v) {
+                return Err(format!("{} = {v} must be in [0, 1)", key(name)));
+            }
+        }
+        if !(self.spike_z > 0.0 && self.spike_z.is_finite()) {
+            return Err(format!("{} = {} must be > 0", key("spike_z"), self.spike_z));
+        }
+        let ratio = self.spike_ratio;
+        if !(ratio == 0.0 || (ratio > 1.0 && ratio.is_finite())) {
+            return Err(format!(
+                "{} = {ratio} must be > 1, or 0 (off)",
+                key("spike_ratio")
+            ));
+        }
+        if let Some(gap) = self.max_gap
+            && !(gap > 0.0 && gap.is_finite())
+        {
+            return Err(format!("{} = {gap} must be > 0", key("max_gap")));
+        }
+        if self.spike_window < 2 {
+            return Err(format!("{} must be at least 2", key("spike_window")));
+        }
+        if self.divergence_evals == 0 || self.patience == 0 {
+            return Err(format!(
+                "{} and {} must be at least 1",
+                key("divergence_evals"),
+                key("patience")
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,135 @@
+use super::*;
+use crate::signal::Signal;
+
+fn run(config: EarlyStoppingConfig, values: &[f64]) -> Option<(usize, StopCause)> {
+    let mut es = EarlyStopping::new(config);
+    values.iter().enumerate().find_map(|(i, &v)| {
+        es.on_eval(100 * (i as u64 + 1), v, &healthy(100 * (i as u64 + 1)))
+            .map(|d| (i, d.cause))
+    })
+}
+
+fn healthy(step: u64) -> Verdict {
+    Verdict {
+        state: Signal::new(SignalKind::Healthy, step, ""),
+        alarms: Vec::new(),
+    }
+}
+
+fn with(f: impl FnOnce(&mut EarlyStoppingConfig)) -> EarlyStoppingConfig {
+    let mut c = EarlyStoppingConfig::default();
+    f(&mut c);
+    c
+}
+
+#[test]
+fn patience_counts_evaluations_without_improvement() {
+    let values = [5.0, 4.0, 4.1, 4.2, 4.05, 3.9];
+    assert_eq!(
+        run(with(|c| c.patience = Some(3)), &values),
+        Some((4, StopCause::Patience))
+    );
+    assert_eq!(run(with(|c| c.patience = Some(4)), &values), None);
+    assert_eq!(
+        run(EarlyStoppingConfig::default(), &values),
+        None,
+        "no patience by default"
+    );
+}
+
+#[test]
+fn min_delta_absolute_and_relative_decide_what_counts_as_better() {
+    let values = [5.0, 4.99, 4.98, 4.97];
+    let abs = with(|c| {
+        c.patience = Some(2);
+        c.min_delta = 0.05;
+    });
+    assert_eq!(run(abs, &values), Some((2, StopCause::Patience)));
+    let rel = with(|c| {
+        c.patience = Some(2);
+        c.min_delta_rel = 0.01; // 1% of 5.0 = 0.05
+    });
+    assert_eq!(run(rel, &values), Some((2, StopCause::Patience)));
+    let none = with(|c| c.patience = Some(2));
+    assert_eq!(
+        run(none, &values),
+        None,
+        "every 0.01 counts without a delta"
+    );
+}
+
+#[test]
+fn thresholds_stop_at_once_in_either_mode() {
+    let falling = [6.0, 5.0, 4.0, 3.0];
+    let target = with(|c| c.stopping_threshold = Some(4.0));
+    assert_eq!(
+        run(target, &falling),
+        Some((2, StopCause::StoppingThreshold))
+    );
+    let limit = with(|c| c.divergence_threshold = Some(5.5));
+    assert_eq!(
+        run(limit, &falling),
+        Some((0, StopCause::DivergenceThreshold))
+    );
+    let max_mode = with(|c| {
+        c.mode = Mode::Max;
+        c.stopping_threshold = Some(0.9);
+    });
+    assert_eq!(
+        run(max_mode, &[0.5, 0.8, 0.95]),
+        Some((2, StopCause::StoppingThreshold))
+    );
+}
+
+#[test]
+fn non_finite_stops_unless_disabled_and_start_from_ignores_early_evals() {
+    let values = [5.0, f64::NAN, 4.0];
+    assert_eq!(
+        run(EarlyStoppingConfig::default(), &values),
+        Some((1, StopCause::NonFinite))
+    );
+    assert_eq!(run(with(|c| c.check_finite = false), &values), None);
+    let late = with(|c| {
+        c.start_from = 2;
+        c.divergence_threshold = Some(5.5);
+    });
+    assert_eq!(
+        run(late, &[9.0, 9.0, 5.0, 6.0]),
+        Some((3, StopCause::DivergenceThreshold))
+    );
+}
+
+#[test]
+fn the_overfitting_signal_stops_unless_disabled() {
+    let overfit = Verdict {
+        state: Signal::new(SignalKind::Overfitting, 300, "val rose"),
+        alarms: Vec::new(),
+    };
+    let mut es = EarlyStopping::new(EarlyStoppingConfig::default());
+    let decision = es.on_eval(300, 4.0, &overfit).unwrap();
+    assert_eq!(decision.to_string(), "overfitting: val rose");
+    let mut es = EarlyStopping::new(with(|c| c.stop_on_overfitting = false));
+    assert!(es.on_eval(300, 4.0, &overfit).is_none());
+}
+
+#[test]
+fn the_diverged_state_stops_at_once_unless_disabled() {
+    let diverged = Verdict {
+        state: Signal::new(SignalKind::Diverged, 100, "above ln V"),
+        alarms: Vec::new(),
+    };
+    let mut es = EarlyStopping::new(EarlyStoppingConfig::default());
+    let decision = es.on_eval(100, 43.5, &diverged).unwrap();
+    assert_eq!((decision.cause, decision.step), (StopCause::Diverged, 100));
+    let mut es = EarlyStopping::new(with(|c| c.stop_on_divergence = false));
+    assert!(es.on_eval(100, 43.5, &diverged).is_none());
+}
+
+#[test]
+fn settings_out_of_range_are_refused_with_their_key() {
+    let err = with(|c| c.min_delta = -1.0).validate().unwrap_err();
+    assert!(err.contains("early_stopping.min_delta"), "{err}");
+    let err = with(|c| c.patience = Some(0)).validate().unwrap_err();
+    assert!(err.contains("early_stopping.patience"), "{err}");
+    assert!(EarlyStoppingConfig::default().validate().is_ok());
+}
