@@ -125,6 +125,9 @@ fn main() -> ExitCode {
 /// The exit status of a failed command: 130 for a run stopped by a signal after saving, 3
 /// for a non-finite loss, 1 for everything else.
 fn exit_status(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<commands::Interrupted>().is_some() {
+        return EXIT_INTERRUPTED as u8;
+    }
     match err.downcast_ref::<perplex_train::TrainError>() {
         Some(perplex_train::TrainError::Interrupted { .. }) => EXIT_INTERRUPTED as u8,
         Some(perplex_train::TrainError::NonFinite { .. }) => EXIT_NON_FINITE,
@@ -144,5 +147,7 @@ mod tests {
         assert_eq!(status(TrainError::Interrupted { step: 7 }), 130);
         assert_eq!(status(TrainError::DataCheck("leak".into())), 1);
         assert_eq!(exit_status(&anyhow::anyhow!("bad flag")), 1);
+        let stopped = anyhow::Error::from(commands::Interrupted("generation stopped".into()));
+        assert_eq!(exit_status(&stopped), 130);
     }
 }

@@ -15,7 +15,9 @@ fn write_corpus(dir: &Path, train: &[String], valid: &[String], test: &[String])
         valid: valid.to_vec(),
         test: test.to_vec(),
     };
-    perplex_data::DataDir::new(dir).write(&corpus).unwrap();
+    perplex_data::DataDir::new(dir)
+        .write(&corpus, true)
+        .unwrap();
 }
 
 fn read_split(dir: &Path, name: &str) -> Vec<String> {

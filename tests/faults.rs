@@ -7,11 +7,12 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::process::{Command, Stdio};
 
 use common::process::{
     RUN, checkpoint_step, interrupted_run, resume, run_args, signal, spawn, summary, wait_for_step,
 };
-use common::{metrics, perplex_owned, stderr, synthetic_dir};
+use common::{metrics, perplex, perplex_owned, stderr, synthetic_dir};
 use serde_json::Value;
 
 /// The values a resumed run must reproduce exactly (wall-clock fields are left out).
@@ -153,4 +154,109 @@ fn a_checkpoint_that_cannot_be_written_is_an_error_and_the_previous_one_survives
         saved_at,
         "the previous checkpoint is intact"
     );
+}
+
+/// Two kills and two resumes (state saved every step) end where an uninterrupted run does, bit
+/// for bit: the loss window read back from state.bin must be the same f64 each time.
+#[test]
+fn a_run_killed_and_resumed_twice_reproduces_the_uninterrupted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path());
+    let runs = tmp.path().join("runs");
+    let every_step: Vec<&str> = RUN
+        .iter()
+        .copied()
+        .chain(["--set", "train.checkpoint_every=1"])
+        .collect();
+    let args = |name: &str| common::train_args("ptb-tiny.toml", &runs, name, &data, &every_step);
+    let out = perplex_owned(&args("reference"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected = deterministic(&metrics(&runs.join("reference")));
+    let run = runs.join("twice");
+    let mut child = spawn(&args("twice"));
+    wait_for_step(&run, 5, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut child = common::process::spawn(&[
+        "train".into(),
+        "--resume".into(),
+        run.to_string_lossy().into_owned(),
+        "--data-dir".into(),
+        data.to_string_lossy().into_owned(),
+    ]);
+    wait_for_step(&run, 21, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = resume(&run, &data);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(deterministic(&metrics(&run)), expected);
+}
+
+/// While a run is being written, a second `train` of the same name (even with --overwrite)
+/// and a `--resume` of it are refused, naming the writer; once it stops, resume works.
+#[test]
+fn a_second_writer_of_a_run_is_refused_while_the_first_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path());
+    let runs = tmp.path().join("runs");
+    let run = runs.join("busy");
+    let mut child = spawn(&run_args(&runs, "busy", &data));
+    wait_for_step(&run, 10, &mut child);
+    let mut again = run_args(&runs, "busy", &data);
+    again.push("--overwrite".into());
+    let out = perplex_owned(&again);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let pid = format!("pid {}", child.id());
+    assert!(stderr(&out).contains(&pid), "{}", stderr(&out));
+    let out = resume(&run, &data);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("being written by another"),
+        "{}",
+        stderr(&out)
+    );
+    signal(&child, "INT");
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let out = resume(&run, &data);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// `generate` prints tokens as they come, and Ctrl-C stops it with exit status 130 and what it
+/// printed kept; `--top-k 0` is refused.
+#[test]
+fn generate_streams_its_tokens_and_stops_cleanly_on_ctrl_c() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path());
+    let out = common::train_quick(tmp.path(), &data, "g");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = tmp.path().join("runs/g");
+    let r = run.to_str().unwrap();
+    let out = perplex(&["generate", "--run", r, "--top-k", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--top-k 0"), "{}", stderr(&out));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_perplex"))
+        .args(["generate", "--run", r, "--max-tokens", "100000000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while seen.iter().filter(|&&b| b == b' ').count() < 20 {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "generate ended before printing 20 words");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    signal(&child, "INT");
+    stdout.read_to_end(&mut seen).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped by Ctrl-C"));
+    assert!(String::from_utf8_lossy(&seen).split_whitespace().count() >= 20);
 }

@@ -118,3 +118,131 @@ fn an_edited_tokenizer_or_a_truncated_state_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("state.bin"), "{}", stderr(&out));
 }
+
+/// The same vocabulary with other text: resume refuses, since its best loss and its curves
+/// would mix two datasets.
+#[test]
+fn resume_refuses_other_text_under_the_same_vocabulary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path());
+    let run = interrupted_run(&tmp.path().join("runs"), "swap", &data, 20);
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    for split in ["train", "valid", "test"] {
+        let name = format!("ptb.{split}.txt");
+        std::fs::copy(data.join(&name), other.join(&name)).unwrap();
+    }
+    // Valid in reverse line order: the same words, another stream.
+    let valid = std::fs::read_to_string(data.join("ptb.valid.txt")).unwrap();
+    let reversed: String = valid.lines().rev().map(|l| format!("{l}\n")).collect();
+    std::fs::write(other.join("ptb.valid.txt"), reversed).unwrap();
+    let out = resume(&run, &other);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("valid stream"), "{}", stderr(&out));
+}
+
+/// 1 KiB overwritten inside the state or a checkpoint: refused by name, not resumed or
+/// evaluated with other numbers.
+#[test]
+fn damage_inside_the_state_or_a_checkpoint_is_refused_by_its_checksum() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path());
+    let run = interrupted_run(&tmp.path().join("runs"), "damaged", &data, 20);
+    let damage = |path: &Path| {
+        let mut bytes = std::fs::read(path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid..mid + 1024].fill(0xff);
+        std::fs::write(path, bytes).unwrap();
+    };
+    damage(&run.join("checkpoints/last.safetensors"));
+    let (r, d) = (run.to_str().unwrap(), data.to_str().unwrap());
+    let out = perplex(&["eval", "--run", r, "--checkpoint", "last", "--data-dir", d]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("last.safetensors") && err.contains("checksum"),
+        "{err}"
+    );
+    damage(&run.join("checkpoints/state.bin"));
+    let out = resume(&run, &data);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("state.bin") && err.contains("checksum"),
+        "{err}"
+    );
+}
+
+/// A damaged metrics history is mended on resume and said so: a garbled line rebuilt from
+/// metrics.csv, a cut-short last line dropped, the damaged file kept; a missing one rebuilt.
+#[test]
+fn resume_mends_a_damaged_metrics_history_and_says_what_it_did() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path());
+    let run = interrupted_run(&tmp.path().join("runs"), "mend", &data, 20);
+    let path = run.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let last = lines.pop().unwrap();
+    let damaged = format!(
+        "garbage\n{}\n{}",
+        lines[1..].join("\n"),
+        &last[..last.len() / 2]
+    );
+    std::fs::write(&path, damaged).unwrap();
+    // Killed between the two files: the cut line's CSV row was never written.
+    let csv_path = run.join("metrics.csv");
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    std::fs::write(&csv_path, rows[..rows.len() - 1].join("\n") + "\n").unwrap();
+    let out = resume(&run, &data);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("line 1 is not a record; rebuilt from metrics.csv"),
+        "{err}"
+    );
+    assert!(err.contains("is cut short"), "{err}");
+    let records = common::metrics(&run);
+    assert_eq!(records[0]["kind"], "baseline", "rebuilt from the CSV");
+    let kept = std::fs::read_dir(&run)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".damaged-")
+        })
+        .count();
+    assert_eq!(kept, 1);
+    // A missing metrics.jsonl is rebuilt from metrics.csv, and said so.
+    let run = interrupted_run(&tmp.path().join("runs"), "lost", &data, 20);
+    std::fs::remove_file(run.join("metrics.jsonl")).unwrap();
+    let out = resume(&run, &data);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is missing; rebuilt"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(common::metrics(&run)[0]["kind"], "baseline");
+}
+
+/// A run whose lock cannot be taken (here its lock file's place is taken by a directory, as a
+/// read-only runs directory would refuse it) says so, naming the run.
+#[test]
+fn a_run_that_cannot_be_locked_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path());
+    let run = interrupted_run(&tmp.path().join("runs"), "locked", &data, 20);
+    std::fs::remove_file(tmp.path().join("runs/.locked.lock")).unwrap();
+    std::fs::create_dir(tmp.path().join("runs/.locked.lock")).unwrap();
+    let out = resume(&run, &data);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot lock the run"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -80,6 +80,9 @@ pub struct SplitArgs {
     /// Directory to write ptb.train.txt, ptb.valid.txt and ptb.test.txt into.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace split files already in --out.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Print the sizes as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -100,7 +103,8 @@ pub struct SynthArgs {
     /// Favoured successors per state.
     #[arg(long, default_value_t = 4)]
     pub branching: usize,
-    /// Train tokens (valid and test get a tenth each).
+    /// Train tokens, at least 100 (valid and test get a tenth each); every split ends at a
+    /// line end, so each holds up to one line more.
     #[arg(long, default_value_t = 200_000)]
     pub tokens: usize,
     /// Seed of the chain and the text.
@@ -109,6 +113,9 @@ pub struct SynthArgs {
     /// Directory to write the PTB-layout files and entropy.json into.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace split files already in --out.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// Flags of `perplex data fetch`.
@@ -267,7 +274,7 @@ fn split(args: SplitArgs) -> Result<()> {
         );
     }
     let dir = DataDir::new(&args.out);
-    dir.write(&corpus)?;
+    dir.write(&corpus, args.overwrite)?;
     let sizes: Vec<SplitSizes> = Split::ALL
         .iter()
         .map(|&s| SplitSizes {
@@ -292,6 +299,11 @@ fn split(args: SplitArgs) -> Result<()> {
 }
 
 fn synth(args: SynthArgs) -> Result<()> {
+    anyhow::ensure!(
+        args.tokens >= 100,
+        "--tokens {} is too few: at least 100 train tokens (valid and test get a tenth each)",
+        args.tokens
+    );
     let spec = ChainSpec {
         vocab: args.vocab,
         order: args.order,
@@ -301,7 +313,7 @@ fn synth(args: SynthArgs) -> Result<()> {
     };
     let chain = MarkovChain::new(spec).map_err(anyhow::Error::msg)?;
     let sampled = sample_corpus(&chain, args.tokens, args.seed.wrapping_add(1));
-    DataDir::new(&args.out).write(&sampled.corpus)?;
+    DataDir::new(&args.out).write(&sampled.corpus, args.overwrite)?;
     let path = args.out.join("entropy.json");
     let json = serde_json::to_string_pretty(&sampled.report).expect("reports serialise");
     std::fs::write(&path, format!("{json}\n")).with_context(|| shown(&path))?;

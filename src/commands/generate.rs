@@ -2,9 +2,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result};
 use clap::Args;
-use perplex_train::generate::{SampleOptions, generate};
+use perplex_train::generate::{SampleOptions, generate_each};
 use perplex_train::{CheckpointKind, RunDir};
 
 use super::device;
@@ -24,7 +28,8 @@ pub struct GenerateArgs {
     /// Sampling temperature (0: always the most likely word).
     #[arg(long, default_value_t = 1.0)]
     pub temperature: f64,
-    /// Sample among the K most likely words only.
+    /// Sample among the K most likely words only (at least 1; 1 always takes the most likely
+    /// word; leave it out to sample from every word).
     #[arg(long)]
     pub top_k: Option<usize>,
     /// Seed of the sampler.
@@ -38,10 +43,17 @@ pub struct GenerateArgs {
     pub device: String,
 }
 
-/// Runs `perplex generate`.
+/// Runs `perplex generate`: tokens are printed as they are drawn, and Ctrl-C stops cleanly
+/// with what was printed kept (exit status 130).
 pub fn run(args: GenerateArgs) -> Result<()> {
     if !(args.temperature >= 0.0 && args.temperature.is_finite()) {
         anyhow::bail!("--temperature {} must be ≥ 0", args.temperature);
+    }
+    if args.top_k == Some(0) {
+        anyhow::bail!(
+            "--top-k 0 would leave no word to sample: give at least 1 (1 always takes the most \
+             likely word), or leave --top-k out to sample from every word"
+        );
     }
     let run = RunDir::open(&args.run)?;
     let tokenizer = &run.tokenizer;
@@ -56,7 +68,37 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         top_k: args.top_k,
         seed: args.seed,
     };
-    let tokens = generate(&model, &prompt, &options);
-    println!("{}", tokenizer.decode(&tokens).trim_start_matches('\n'));
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+        .context("cannot install the Ctrl-C handler")?;
+    let mut out = std::io::stdout().lock();
+    write!(
+        out,
+        "{}",
+        tokenizer.decode(&prompt).trim_start_matches('\n')
+    )?;
+    let (mut previous, mut written) = (prompt.last().copied(), 0usize);
+    let mut failed = None;
+    generate_each(&model, &prompt, &options, |id| {
+        let text = tokenizer.decode_next(previous, id);
+        previous = Some(id);
+        written += 1;
+        if let Err(e) = write!(out, "{text}").and_then(|_| out.flush()) {
+            failed = Some(e);
+            return false;
+        }
+        !stop.load(Ordering::SeqCst)
+    });
+    writeln!(out)?;
+    if let Some(e) = failed {
+        return Err(e).context("writing the generated text");
+    }
+    if stop.load(Ordering::SeqCst) {
+        return Err(super::Interrupted(format!(
+            "generation stopped by Ctrl-C after {written} tokens"
+        ))
+        .into());
+    }
     Ok(())
 }

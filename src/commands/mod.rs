@@ -15,6 +15,19 @@ use anyhow::Result;
 use perplex_data::DataDir;
 use perplex_data::fetch::{FetchOutcome, fetch_ptb, ptb_base_url};
 
+/// A command stopped by Ctrl-C after doing (and printing) part of its work; the binary exits
+/// with status 130 for it.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 /// Makes sure the corpus is on disk, downloading PTB into `dir` (and saying so) when a split
 /// file is missing.
 pub fn ensure_corpus(dir: &DataDir) -> Result<()> {

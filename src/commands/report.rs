@@ -100,7 +100,13 @@ pub fn run(args: ReportArgs) -> Result<()> {
         })
         .collect();
     let (png, svg) = (out.join("report.png"), out.join("report.svg"));
-    draw(&curves, same, &png, &svg)?;
+    let unwritable = || {
+        format!(
+            "cannot write the report into {} (read-only, or a name taken by a directory?); \
+             choose another directory with --out DIR",
+            out.display()
+        )
+    };
     let report = Report {
         runs: reports,
         ppl_comparable: same,
@@ -109,7 +115,8 @@ pub fn run(args: ReportArgs) -> Result<()> {
     };
     let text = summary_text(&report);
     let txt = out.join("report.txt");
-    std::fs::write(&txt, &text).with_context(|| format!("writing {}", txt.display()))?;
+    std::fs::write(&txt, &text).with_context(unwritable)?;
+    draw(&curves, same, &report.png, &report.svg).with_context(unwritable)?;
     if args.json {
         super::print_json(&report);
     } else {

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use anyhow::{Context, Result};
 use clap::Args;
 use perplex_monitor::nll::format_ppl;
-use perplex_train::{Control, RunConfig, RunDir, TrainData};
+use perplex_train::{Control, NewRun, RunConfig, RunDir, TrainData};
 
 use super::{device, ensure_corpus, shown};
 use crate::DataDirArg;
@@ -54,14 +54,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         (None, Some(config_path)) => {
             let config = RunConfig::load(config_path, &args.overrides)?;
-            let run = RunDir::create(
-                args.runs_dir.join(run_name(&args, config_path)),
-                args.overwrite,
-            )?;
+            let name = run_name(&args, config_path);
+            let run = NewRun::claim(&args.runs_dir, &name, args.overwrite)?;
             ensure_corpus(&data_dir)?;
             let data = TrainData::for_new_run(&data_dir, &config, &run)?;
-            tracing::info!("run directory: {}", shown(run.root()));
-            perplex_train::train(&config, &data, &run, &device, &control)?
+            tracing::info!("run directory: {}", shown(run.root().root()));
+            perplex_train::train(&config, &data, run, &device, &control)?
         }
         (None, None) => anyhow::bail!("give --config FILE, or --resume RUN_DIR"),
     };

@@ -80,7 +80,7 @@ pub fn markov_dir(
     })
     .unwrap();
     DataDir::new(dir)
-        .write(&sample_corpus(&chain, train_tokens, seed + 1).corpus)
+        .write(&sample_corpus(&chain, train_tokens, seed + 1).corpus, true)
         .unwrap();
     dir.to_owned()
 }

@@ -103,9 +103,23 @@ impl DataDir {
         Split::ALL.iter().all(|s| self.split_path(*s).is_file())
     }
 
-    /// Reads one split's lines.
+    /// Refuses a path that exists but is not a directory (a `--data-dir` naming a file).
+    pub fn check_is_dir(&self) -> Result<(), DataError> {
+        if self.root.exists() && !self.root.is_dir() {
+            return Err(DataError::NotADirectory {
+                path: self.root.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads one split's lines (a missing file says where the corpus should be).
     pub fn read_split(&self, split: Split) -> Result<Vec<String>, DataError> {
-        read_lines(&self.split_path(split))
+        self.check_is_dir()?;
+        read_lines(&self.split_path(split)).map_err(|e| match e {
+            DataError::NoSuchFile { path } => DataError::Missing { path },
+            e => e,
+        })
     }
 
     /// Reads all three splits.
@@ -118,8 +132,18 @@ impl DataDir {
     }
 
     /// Writes `corpus` here in the PTB layout (`ptb.{train,valid,test}.txt`, one line each
-    /// and a final line break), creating the directory.
-    pub fn write(&self, corpus: &Corpus) -> Result<(), DataError> {
+    /// and a final line break), creating the directory. Existing split files are replaced only
+    /// with `overwrite`: pointed at a real corpus by mistake, this would wipe it.
+    pub fn write(&self, corpus: &Corpus, overwrite: bool) -> Result<(), DataError> {
+        self.check_is_dir()?;
+        if !overwrite
+            && let Some(path) = Split::ALL
+                .iter()
+                .map(|&s| self.split_path(s))
+                .find(|p| p.exists())
+        {
+            return Err(DataError::WouldOverwrite { path });
+        }
         std::fs::create_dir_all(&self.root).map_err(|e| DataError::io(&self.root, e))?;
         for split in Split::ALL {
             let path = self.split_path(split);
@@ -154,13 +178,19 @@ impl Corpus {
 }
 
 /// Reads a text file as lines, refusing a missing, empty or non-UTF-8 file with an error that
-/// names the file (and, for bad bytes, the line).
+/// names the file (and, for bad bytes, the line). A UTF-8 byte-order mark at the start is
+/// dropped (it would otherwise become part of the first word).
 ///
 /// Every line is kept, blank ones too (each still ends a sentence with `<eos>`, as in the
 /// reference preprocessing); a file without a single word is refused as empty.
 pub fn read_lines(path: &Path) -> Result<Vec<String>, DataError> {
+    if path.is_dir() {
+        return Err(DataError::IsADirectory {
+            path: path.to_owned(),
+        });
+    }
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => DataError::Missing {
+        std::io::ErrorKind::NotFound => DataError::NoSuchFile {
             path: path.to_owned(),
         },
         _ => DataError::io(path, e),
@@ -173,6 +203,7 @@ pub fn read_lines(path: &Path) -> Result<Vec<String>, DataError> {
             line,
         }
     })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let lines: Vec<String> = text.lines().map(str::to_owned).collect();
     if lines.iter().all(|l| l.trim().is_empty()) {
         return Err(DataError::Empty {
@@ -202,11 +233,45 @@ mod tests {
         let missing = dir.path().join("nope.txt");
         assert!(matches!(
             read_lines(&missing),
-            Err(DataError::Missing { .. })
+            Err(DataError::NoSuchFile { .. })
         ));
+        assert!(matches!(
+            read_lines(dir.path()),
+            Err(DataError::IsADirectory { .. })
+        ));
+        let split = DataDir::new(dir.path())
+            .read_split(Split::Train)
+            .unwrap_err();
+        assert!(split.to_string().contains("--data-dir"), "{split}");
         let empty = dir.path().join("empty.txt");
         std::fs::write(&empty, " \n\n").unwrap();
         assert!(matches!(read_lines(&empty), Err(DataError::Empty { .. })));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_word() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bom.txt");
+        std::fs::write(&path, "\u{feff}the cat\nsat\n").unwrap();
+        assert_eq!(read_lines(&path).unwrap(), vec!["the cat", "sat"]);
+    }
+
+    #[test]
+    fn writing_a_corpus_never_replaces_split_files_unasked() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("d"));
+        let corpus = Corpus {
+            train: vec!["a b".into()],
+            valid: vec!["c".into()],
+            test: vec!["d".into()],
+        };
+        data.write(&corpus, false).unwrap();
+        let err = data.write(&corpus, false).unwrap_err();
+        assert!(err.to_string().contains("--overwrite"), "{err}");
+        data.write(&corpus, true).unwrap();
+        let file = DataDir::new(data.split_path(Split::Train));
+        let err = file.write(&corpus, true).unwrap_err();
+        assert!(matches!(err, DataError::NotADirectory { .. }), "{err}");
     }
 
     #[test]

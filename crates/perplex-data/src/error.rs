@@ -13,6 +13,24 @@ pub enum DataError {
          ptb.train.txt, ptb.valid.txt and ptb.test.txt, or run `perplex data fetch ptb`"
     )]
     Missing { path: PathBuf },
+    /// A file named on the command line does not exist.
+    #[error("{path}: no such file")]
+    NoSuchFile { path: PathBuf },
+    /// A directory where a text file was expected.
+    #[error("{path}: is a directory, not a text file")]
+    IsADirectory { path: PathBuf },
+    /// A file where a corpus directory was expected.
+    #[error(
+        "{path}: is a file, not a directory. --data-dir (or PERPLEX_DATA_DIR, or --out) names \
+         the directory that holds ptb.train.txt, ptb.valid.txt and ptb.test.txt"
+    )]
+    NotADirectory { path: PathBuf },
+    /// Writing a corpus would replace existing split files.
+    #[error(
+        "{path}: already exists; writing here would replace a corpus. Choose another --out, or \
+         pass --overwrite to replace it"
+    )]
+    WouldOverwrite { path: PathBuf },
     /// A split file exists but holds no tokens.
     #[error("{path}: the file is empty; a corpus split needs at least one line of text")]
     Empty { path: PathBuf },

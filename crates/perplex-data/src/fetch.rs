@@ -63,6 +63,7 @@ pub fn fetch_files(
     dir: &Path,
     files: &[RemoteFile],
 ) -> Result<Vec<FetchOutcome>, DataError> {
+    crate::DataDir::new(dir).check_is_dir()?;
     std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(600)))

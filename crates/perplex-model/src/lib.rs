@@ -19,7 +19,7 @@ mod init;
 
 pub use attention::CausalSelfAttention;
 pub use block::{Block, Mlp};
-pub use config::{GptConfig, ShapeError};
+pub use config::{GptConfig, MemoryEstimate, ShapeError};
 pub use fused::token_nll;
 pub use gpt::Gpt;
 

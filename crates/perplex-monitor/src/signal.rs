@@ -85,6 +85,17 @@ impl SignalKind {
     }
 }
 
+impl std::str::FromStr for SignalKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SignalKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("`{s}` is not a signal"))
+    }
+}
+
 impl fmt::Display for SignalKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -198,6 +209,7 @@ mod tests {
         for kind in SignalKind::ALL {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
             assert_eq!(kind.to_string(), kind.name());
+            assert_eq!(kind.name().parse::<SignalKind>(), Ok(kind));
         }
     }
 

@@ -70,30 +70,38 @@ pub struct RowError {
 /// val key.
 pub fn json_rows(text: &str, line: usize, cols: &Columns) -> Result<Vec<Row>, RowError> {
     let err = |reason: String| RowError { line, reason };
-    let value: Value = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
+    let text = quote_non_finite(text);
+    let value: Value = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
     if value.get("kind").and_then(Value::as_str) == Some("baseline") {
         let record: BaselineRecord =
             serde_json::from_value(value).map_err(|e| err(e.to_string()))?;
         return Ok(vec![Row::Baselines(record.baselines())]);
     }
-    let num = |key: &str| value.get(key).and_then(Value::as_f64);
-    let step = num(&cols.step).ok_or_else(|| err(format!("no numeric `{}`", cols.step)))? as u64;
-    if let (Some(kind), Some(loss)) = (value.get("kind").and_then(Value::as_str), num("loss")) {
+    let num = |key: &str| -> Result<Option<f64>, RowError> {
+        match value.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => number(v)
+                .map(Some)
+                .ok_or_else(|| err(format!("`{key}` is {v}, not a number"))),
+        }
+    };
+    let step = num(&cols.step)?.ok_or_else(|| err(format!("no numeric `{}`", cols.step)))? as u64;
+    if let (Some(kind), Some(loss)) = (value.get("kind").and_then(Value::as_str), num("loss")?) {
         return Ok(match kind {
             "train" => vec![Row::Train { step, loss }],
             "eval" => vec![Row::Eval {
                 step,
                 val: loss,
-                train_eval: num("train_eval_loss"),
+                train_eval: num("train_eval_loss")?,
             }],
             _ => Vec::new(),
         });
     }
     let mut rows = Vec::new();
-    if let Some(loss) = num(&cols.train) {
+    if let Some(loss) = num(&cols.train)? {
         rows.push(Row::Train { step, loss });
     }
-    if let Some(val) = num(&cols.val) {
+    if let Some(val) = num(&cols.val)? {
         rows.push(Row::Eval {
             step,
             val,
@@ -101,6 +109,46 @@ pub fn json_rows(text: &str, line: usize, cols: &Columns) -> Result<Vec<Row>, Ro
         });
     }
     Ok(rows)
+}
+
+/// A JSON value as a number: a JSON number, or the strings Python and others write for the
+/// non-finite ones (`"NaN"`, `"Infinity"`, `"-Infinity"`, `"nan"`, `"inf"`, `"-inf"`).
+fn number(v: &Value) -> Option<f64> {
+    v.as_f64().or_else(|| match v.as_str()? {
+        "NaN" | "nan" => Some(f64::NAN),
+        "Infinity" | "inf" => Some(f64::INFINITY),
+        "-Infinity" | "-inf" => Some(f64::NEG_INFINITY),
+        _ => None,
+    })
+}
+
+/// Puts the bare `NaN`, `Infinity` and `-Infinity` that Python's `json.dumps` writes (and
+/// strict JSON refuses) in quotes, leaving strings alone.
+fn quote_non_finite(text: &str) -> std::borrow::Cow<'_, str> {
+    const BARE: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
+    if !BARE.iter().any(|b| text.contains(b)) {
+        return text.into();
+    }
+    let (mut out, mut in_string, mut escaped) =
+        (String::with_capacity(text.len() + 8), false, false);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if !in_string && let Some(b) = BARE.iter().find(|b| rest.starts_with(**b)) {
+            out.push('"');
+            out.push_str(b);
+            out.push('"');
+            rest = &rest[b.len()..];
+            continue;
+        }
+        match (in_string, escaped, c) {
+            (true, false, '\\') => escaped = true,
+            (true, false, '"') | (false, _, '"') => in_string = !in_string,
+            _ => escaped = false,
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out.into()
 }
 
 /// Reads CSV text with a header row; empty cells are missing values. Fields are split on
@@ -274,6 +322,38 @@ iter,train_loss,val_loss,lr
         assert!(err.reason.contains("no `step` column"), "{err}");
         let err = json_rows("{\"val_loss\": 1}", 4, &Columns::default()).unwrap_err();
         assert_eq!(err.to_string(), "line 4: no numeric `step`");
+    }
+
+    #[test]
+    fn python_s_bare_nan_is_read_as_non_finite_and_a_string_loss_is_an_error() {
+        let cols = Columns::default();
+        let rows = json_rows(
+            r#"{"step": 3, "train_loss": NaN, "note": "NaN in text"}"#,
+            7,
+            &cols,
+        )
+        .unwrap();
+        assert!(matches!(rows[0], Row::Train { step: 3, loss } if loss.is_nan()));
+        let rows = json_rows(r#"{"step": 4, "val_loss": -Infinity}"#, 8, &cols).unwrap();
+        assert!(matches!(rows[0], Row::Eval { val, .. } if val == f64::NEG_INFINITY));
+        let err = json_rows(r#"{"step": 5, "train_loss": "2.5x"}"#, 9, &cols).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"line 9: `train_loss` is "2.5x", not a number"#
+        );
+        let mut monitor = Monitor::new(
+            DetectorConfig::default(),
+            EarlyStoppingConfig::default(),
+            Baselines::default(),
+        );
+        let said = feed(
+            &mut monitor,
+            Row::Train {
+                step: 3,
+                loss: f64::NAN,
+            },
+        );
+        assert!(matches!(said, Some(Said::Step(s)) if s.kind == SignalKind::NonFinite));
     }
 
     #[test]

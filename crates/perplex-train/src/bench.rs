@@ -57,6 +57,11 @@ pub fn bench(
     with_eval: bool,
 ) -> Result<BenchReport, TrainError> {
     let shape = config.model().shape(data.tokenizer.vocab_size())?;
+    crate::memory::check(
+        &shape,
+        config.train().batch_size,
+        crate::memory::available_bytes(),
+    )?;
     let mut trainer = Trainer::new(config, &shape, data.train.len(), device)?;
     for _ in 0..warmup {
         trainer.step(&data.train);

@@ -29,6 +29,10 @@ pub struct CheckpointMeta {
     pub val_loss: Option<f64>,
     /// sha256 of the tokenizer the model was trained with.
     pub tokenizer_sha256: String,
+    /// CRC-32C of the file's tensor data (everything after the safetensors header), verified
+    /// on load; absent in checkpoints written before perplex kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_crc32c: Option<u32>,
 }
 
 /// A checkpoint that cannot be written or read, naming the file.
@@ -46,8 +50,22 @@ pub enum CheckpointError {
     Invalid { path: PathBuf, reason: String },
 }
 
-/// Saves `model` with `meta` at `path`, atomically.
+/// Saves `model` with `meta` at `path`, atomically, with the CRC-32C of its tensor data in
+/// the metadata (the data is laid out first, its checksum taken, then the file is written with
+/// it; the second layout's data is the same bytes).
 pub fn save(model: &Gpt, meta: &CheckpointMeta, path: &Path) -> Result<(), CheckpointError> {
+    let first = serialize(model, meta, path)?;
+    let crc = crc32c::crc32c(data_section(&first, path)?);
+    let meta = CheckpointMeta {
+        data_crc32c: Some(crc),
+        ..meta.clone()
+    };
+    let bytes = serialize(model, &meta, path)?;
+    write_atomically(path, &bytes)
+}
+
+/// The safetensors bytes of `model` with `meta`.
+fn serialize(model: &Gpt, meta: &CheckpointMeta, path: &Path) -> Result<Vec<u8>, CheckpointError> {
     let invalid = |reason: String| CheckpointError::Invalid {
         path: path.to_owned(),
         reason,
@@ -57,8 +75,21 @@ pub fn save(model: &Gpt, meta: &CheckpointMeta, path: &Path) -> Result<(), Check
     model
         .save_into(&mut store)
         .map_err(|e| invalid(e.to_string()))?;
-    let bytes = store.get_bytes().map_err(|e| invalid(e.to_string()))?;
-    write_atomically(path, &bytes)
+    store.get_bytes().map_err(|e| invalid(e.to_string()))
+}
+
+/// The tensor data of a safetensors file: everything after its 8-byte length and header.
+fn data_section<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a [u8], CheckpointError> {
+    let len = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("eight bytes")))
+        .and_then(|n| usize::try_from(n).ok())
+        .and_then(|n| n.checked_add(8));
+    len.and_then(|start| bytes.get(start..))
+        .ok_or_else(|| CheckpointError::Invalid {
+            path: path.to_owned(),
+            reason: "the header runs past the end of the file; the file is truncated".into(),
+        })
 }
 
 /// Writes checkpoint bytes atomically ([`fs::write_atomically`]), naming the file on error.
@@ -77,6 +108,16 @@ pub fn load(path: &Path, device: &Device) -> Result<(Gpt, CheckpointMeta), Check
         source,
     })?;
     let meta = parse_meta(path, &bytes)?;
+    if let Some(crc) = meta.data_crc32c
+        && crc32c::crc32c(data_section(&bytes, path)?) != crc
+    {
+        return Err(CheckpointError::Invalid {
+            path: path.to_owned(),
+            reason: "its checksum does not match its tensor data: the file was damaged after \
+                     it was written"
+                .into(),
+        });
+    }
     meta.model
         .validate()
         .map_err(|e| CheckpointError::Invalid {
@@ -151,6 +192,7 @@ mod tests {
             step: 7,
             val_loss: Some(2.5),
             tokenizer_sha256: "abc".into(),
+            data_crc32c: None,
         }
     }
 
@@ -162,9 +204,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("best.safetensors");
         save(&model, &meta(), &path).unwrap();
-        assert_eq!(read_meta(&path).unwrap(), meta());
+        let saved = read_meta(&path).unwrap();
+        assert!(saved.data_crc32c.is_some());
+        assert_eq!(
+            CheckpointMeta {
+                data_crc32c: None,
+                ..saved
+            },
+            meta()
+        );
         let (back, m) = load(&path, &device).unwrap();
-        assert_eq!(m, meta());
+        assert_eq!(m, read_meta(&path).unwrap());
         let a = model.tok_emb.weight.val().into_data();
         let b = back.tok_emb.weight.val().into_data();
         assert_eq!(a, b);
@@ -176,6 +226,24 @@ mod tests {
             leftovers.len(),
             1,
             "no temporary file may remain: {leftovers:?}"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_damaged_in_place_is_refused_by_its_checksum() {
+        let device = Device::flex();
+        let model = meta().model.init(&device);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("best.safetensors");
+        save(&model, &meta(), &path).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() - 40;
+        bytes[at..at + 8].fill(0xff);
+        std::fs::write(&path, &bytes).unwrap();
+        let err = load(&path, &device).unwrap_err().to_string();
+        assert!(
+            err.contains("best.safetensors") && err.contains("checksum"),
+            "{err}"
         );
     }
 

@@ -1,11 +1,13 @@
 //! The token streams a run trains and validates on, and the tokenizer that made them.
 
+use perplex_data::tokenizer::stream_fingerprint;
 use perplex_data::{Corpus, CorpusTokenizer, DataDir, Split};
 
+use crate::TrainError;
 use crate::config::{DataConfig, RunConfig};
 use crate::data_check::{check_data, save_data_check};
-use crate::run_dir::RunDir;
-use crate::{RunDirError, TrainError};
+use crate::run_dir::NewRun;
+use crate::state::StreamFingerprints;
 
 /// The token streams a run trains and validates on, and the tokenizer that made them.
 pub struct TrainData {
@@ -30,21 +32,16 @@ impl TrainData {
 
     /// Everything a new run needs before its first step: reads the corpus in `dir` once,
     /// makes the tokenizer and the streams, runs the data check (refusing a leaky corpus
-    /// under `data.strict`), then creates the run directory `run` and writes the check into
-    /// it. Nothing is created when any of this fails.
+    /// under `data.strict`), and writes the check into the run's staging directory.
     pub fn for_new_run(
         dir: &DataDir,
         config: &RunConfig,
-        run: &RunDir,
+        run: &NewRun,
     ) -> Result<Self, TrainError> {
         let corpus: Corpus = dir.read_all()?;
         let data = Self::from_lines(dir, config.data(), &corpus.train, &corpus.valid)?;
         let check = check_data(dir, &corpus, &data.tokenizer, config.data())?;
-        std::fs::create_dir_all(run.root()).map_err(|source| RunDirError::Create {
-            path: run.root().to_owned(),
-            source,
-        })?;
-        save_data_check(run, &check)?;
+        save_data_check(run.staging(), &check)?;
         Ok(data)
     }
 
@@ -73,6 +70,16 @@ impl TrainData {
             valid,
             valid_chars,
         })
+    }
+}
+
+impl TrainData {
+    /// The fingerprints of the train and valid streams, which a resumed run must match.
+    pub fn fingerprints(&self) -> StreamFingerprints {
+        StreamFingerprints {
+            train: stream_fingerprint(&self.train),
+            valid: stream_fingerprint(&self.valid),
+        }
     }
 }
 

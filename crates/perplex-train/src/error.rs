@@ -50,6 +50,18 @@ pub enum TrainError {
     /// `data.strict` refused a corpus whose held-out text overlaps train.
     #[error("{0}; refusing to train because data.strict = true")]
     DataCheck(String),
+    /// A training step would need more memory than the machine has available.
+    #[error(
+        "a training step of {batch} sequences needs about {needed_mib} MiB, but only \
+         {available_mib} MiB are available; the largest train.batch_size that fits is \
+         {largest} (or shorten model.ctx, or use a smaller model)"
+    )]
+    Memory {
+        needed_mib: u64,
+        available_mib: u64,
+        batch: usize,
+        largest: usize,
+    },
     /// The training loss or gradient became NaN or infinite.
     #[error(
         "training stopped at step {step}: the loss or gradient norm is not finite (NaN or \
@@ -100,6 +112,21 @@ pub enum Mismatch {
         path: PathBuf,
         saved: Box<GptConfig>,
         config: Box<GptConfig>,
+    },
+    /// The corpus gives another token stream than the run was trained on (same tokenizer,
+    /// other text): its best loss and curves would mix two datasets.
+    #[error(
+        "{path}: the run's {split} stream was {saved_short} but this corpus gives {found_short}: \
+         the same vocabulary, other text. Point --data-dir at the corpus the run was trained \
+         on, or start a new run",
+        saved_short = short(.saved),
+        found_short = short(.found)
+    )]
+    Stream {
+        path: PathBuf,
+        split: &'static str,
+        saved: String,
+        found: String,
     },
     /// `model.vocab_size` is set and is not the tokenizer's size.
     #[error(

@@ -19,8 +19,25 @@ pub struct SampleOptions {
 }
 
 /// Continues `prompt` (non-empty token ids) with `options.max_tokens` sampled tokens, the
-/// context cropped to the model's last `ctx` tokens. `model` should be in eval mode.
+/// context cropped to the model's last `ctx` tokens; returns the prompt and the continuation.
+/// `model` should be in eval mode.
 pub fn generate(model: &Gpt, prompt: &[u32], options: &SampleOptions) -> Vec<u32> {
+    let mut tokens = prompt.to_vec();
+    generate_each(model, prompt, options, |t| {
+        tokens.push(t);
+        true
+    });
+    tokens
+}
+
+/// [`generate`], handing each token to `on_token` as soon as it is drawn; generation stops
+/// early when `on_token` returns false (a reader that has seen enough, or Ctrl-C).
+pub fn generate_each(
+    model: &Gpt,
+    prompt: &[u32],
+    options: &SampleOptions,
+    mut on_token: impl FnMut(u32) -> bool,
+) {
     assert!(
         !prompt.is_empty(),
         "generation needs at least one prompt token"
@@ -39,9 +56,12 @@ pub fn generate(model: &Gpt, prompt: &[u32], options: &SampleOptions) -> Vec<u32
             .into_data()
             .try_to_vec::<f32>()
             .expect("logits are floats");
-        tokens.push(pick(&last, options, &mut rng));
+        let next = pick(&last, options, &mut rng);
+        tokens.push(next);
+        if !on_token(next) {
+            return;
+        }
     }
-    tokens
 }
 
 /// Picks one token id from a row of logits.

@@ -5,11 +5,16 @@
 //!
 //! ```text
 //! "PERPLEX-STATE-2\n"
-//! u64 LE length + JSON header   step, data sampler (ChaCha8 state), best, timers, loss window,
-//!                               the monitor's memory
+//! u64 LE length + JSON header   step, data sampler (ChaCha8 state), the fingerprints of the
+//!                               train and valid token streams, best, timers, loss window, the
+//!                               monitor's memory
 //! u64 LE length + model         burnpack bytes (burn-store's format that keeps parameter ids)
 //! u64 LE length + optimizer     Burn's AdamW record (moments per parameter id)
+//! u32 LE                        CRC-32C of every byte before it
 //! ```
+//!
+//! The checksum is verified before anything is read, so a file damaged after it was written
+//! is refused by name rather than resumed with other numbers.
 //!
 //! The learning-rate schedule is not stored: it is a function of the step, so resuming
 //! replays it to the saved step. Dropout masks are a function of (seed, step) too (the trainer
@@ -43,8 +48,20 @@ pub struct StateHeader {
     pub step: u64,
     /// The training batch sampler, generator state included.
     pub sampler: TrainSampler,
+    /// sha256 of the train and valid token streams the run learns from and is judged on.
+    pub streams: StreamFingerprints,
     /// Everything else the run has measured.
     pub progress: Progress,
+}
+
+/// sha256 of a run's token streams (ids as little-endian u32): a resumed run must see the same
+/// data, or its best loss and its curves would mix two datasets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamFingerprints {
+    /// The train stream (after `data.max_train_tokens`).
+    pub train: String,
+    /// The validation stream.
+    pub valid: String,
 }
 
 /// A state read back from disk.
@@ -79,6 +96,8 @@ pub fn save(
         bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
         bytes.extend_from_slice(part);
     }
+    let crc = crc32c::crc32c(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
     write_atomically(path, &bytes)
 }
 
@@ -100,9 +119,20 @@ pub fn load(path: &Path) -> Result<SavedState, CheckpointError> {
                 .into(),
         });
     }
-    let mut rest = bytes
+    let (body, crc) = bytes
+        .split_last_chunk::<4>()
+        .ok_or_else(|| invalid("it is shorter than a checksum"))?;
+    let mut rest = body
         .strip_prefix(MAGIC)
         .ok_or_else(|| invalid("it does not start with the perplex state marker"))?;
+    if crc32c::crc32c(body) != u32::from_le_bytes(*crc) {
+        return Err(CheckpointError::Invalid {
+            path: path.to_owned(),
+            reason: "its checksum does not match its contents: the file was damaged after it \
+                     was written (resume from a copy, or start a new run)"
+                .into(),
+        });
+    }
     let mut parts: Vec<&[u8]> = Vec::with_capacity(3);
     for _ in 0..3 {
         let (len, tail) = rest
@@ -115,6 +145,9 @@ pub fn load(path: &Path) -> Result<SavedState, CheckpointError> {
         let (part, tail) = tail.split_at(len);
         parts.push(part);
         rest = tail;
+    }
+    if !rest.is_empty() {
+        return Err(invalid("bytes follow the last section"));
     }
     let header = serde_json::from_slice(parts[0])
         .map_err(|e| invalid(&format!("the header is not valid ({e})")))?;

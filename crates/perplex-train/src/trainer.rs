@@ -21,7 +21,7 @@ use crate::evaluate::batch_tensors;
 use crate::lr_schedule::lr_scheduler;
 use crate::optim::{adamw, clip_global_norm};
 use crate::run::Progress;
-use crate::state::{self, SavedState, StateHeader};
+use crate::state::{self, SavedState, StateHeader, StreamFingerprints};
 
 /// What one optimizer step measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -179,12 +179,14 @@ impl Trainer {
         self.step * self.tokens_per_step
     }
 
-    /// Writes the resumable state (weights, optimizer, sampler, step, `progress`) to `path`.
+    /// Writes the resumable state (weights, optimizer, sampler, step, the data's `streams`
+    /// fingerprints, `progress`) to `path`.
     pub fn save_state(
         &self,
         path: &Path,
         shape: &GptConfig,
         tokenizer_sha256: &str,
+        streams: &StreamFingerprints,
         progress: &Progress,
     ) -> Result<(), TrainError> {
         let optimizer = self
@@ -196,6 +198,7 @@ impl Trainer {
             tokenizer_sha256: tokenizer_sha256.to_string(),
             step: self.step,
             sampler: self.sampler.clone(),
+            streams: streams.clone(),
             progress: progress.clone(),
         };
         state::save(path, &header, &self.model.valid(), &optimizer)?;

@@ -74,7 +74,7 @@ pub fn sample_corpus(chain: &MarkovChain, train_tokens: usize, text_seed: u64) -
                 line.push(MarkovChain::word(t));
             }
         }
-        let scored = tokens - 1;
+        let scored = tokens.saturating_sub(1);
         let mean = nll / scored.max(1) as f64;
         let oracle = Oracle {
             tokens,

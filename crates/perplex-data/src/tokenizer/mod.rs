@@ -108,10 +108,16 @@ impl CorpusTokenizer {
         if seen.insert(UNK) {
             order.push(UNK);
         }
-        let vocab = order
-            .iter()
+        Self::word_level(order)
+    }
+
+    /// A word-level tokenizer whose ids are the positions of `words` (which must hold `<eos>`
+    /// and `<unk>`), split at whitespace.
+    fn word_level<S: AsRef<str>>(words: impl IntoIterator<Item = S>) -> Result<Self, DataError> {
+        let vocab = words
+            .into_iter()
             .enumerate()
-            .map(|(id, w)| (w.to_string(), id as u32))
+            .map(|(id, w)| (w.as_ref().to_string(), id as u32))
             .collect();
         let model = WordLevel::builder()
             .vocab(vocab)
@@ -172,6 +178,14 @@ impl CorpusTokenizer {
             }
         };
         inner.train(&mut trainer, lines.iter()).map_err(err)?;
+        if kind == TokenizerKind::WordLevel {
+            // The trainer can leave a hole in the ids (a corpus word equal to a special token,
+            // such as PTB's literal `<unk>`, takes an id and is then merged away); the words in
+            // id order, numbered again, are the same tokenizer without it.
+            let mut vocab: Vec<(String, u32)> = inner.get_vocab(true).into_iter().collect();
+            vocab.sort_by_key(|&(_, id)| id);
+            return Self::word_level(vocab.into_iter().map(|(w, _)| w));
+        }
         Self::wrap(inner)
     }
 
@@ -188,6 +202,7 @@ impl CorpusTokenizer {
     }
 
     fn wrap(inner: Tokenizer) -> Result<Self, DataError> {
+        check_contiguous(&inner)?;
         let id = |t: &str| {
             inner
                 .token_to_id(t)
@@ -247,34 +262,6 @@ impl CorpusTokenizer {
         Ok(enc.get_ids().to_vec())
     }
 
-    /// Encodes lines into one stream, appending `<eos>` after each line, and counts the
-    /// unknown words.
-    pub fn encode_lines(&self, lines: &[String]) -> Result<Encoded, DataError> {
-        let encodings = self
-            .inner
-            .encode_batch(lines.iter().map(String::as_str).collect(), false)
-            .map_err(|e| DataError::Tokenizer(e.to_string()))?;
-        let mut out = Encoded {
-            ids: Vec::with_capacity(lines.len() * 24),
-            lines: lines.len(),
-            unk_tokens: 0,
-            oov_words: 0,
-        };
-        for (line, enc) in lines.iter().zip(&encodings) {
-            for (&id, &(start, end)) in enc.get_ids().iter().zip(enc.get_offsets()) {
-                if id == self.unk {
-                    out.unk_tokens += 1;
-                    if &line[start..end] != UNK {
-                        out.oov_words += 1;
-                    }
-                }
-                out.ids.push(id);
-            }
-            out.ids.push(self.eos);
-        }
-        Ok(out)
-    }
-
     /// Turns ids back into text, `<eos>` shown as a line break: through the tokenizer's
     /// decoder when it has one (BPE, char), else words joined by spaces.
     pub fn decode(&self, ids: &[u32]) -> String {
@@ -303,10 +290,61 @@ impl CorpusTokenizer {
     }
 }
 
+impl CorpusTokenizer {
+    /// The text `id` adds after `previous` (the token before it, if any): what to print when
+    /// streaming generated tokens one at a time. Decoders that join or strip spaces (word
+    /// level, Metaspace) decide the text of a token only next to its neighbour.
+    pub fn decode_next(&self, previous: Option<u32>, id: u32) -> String {
+        let Some(prev) = previous else {
+            return self.decode(&[id]);
+        };
+        let both = self.decode(&[prev, id]);
+        let alone = self.decode(&[prev]);
+        match both.strip_prefix(&alone) {
+            Some(added) => added.to_string(),
+            None => self.decode(&[id]),
+        }
+    }
+}
+
+/// Refuses a tokenizer whose ids are not exactly `0..V`: a model's embedding has one row per
+/// id, so a hole would make the largest id fall outside it.
+fn check_contiguous(inner: &Tokenizer) -> Result<(), DataError> {
+    let vocab = inner.get_vocab(true);
+    let n = vocab.len();
+    let mut used = vec![false; n];
+    let mut outside = None;
+    for &id in vocab.values() {
+        match used.get_mut(id as usize) {
+            Some(slot) => *slot = true,
+            None => outside = outside.max(Some(id)),
+        }
+    }
+    match (used.iter().position(|&u| !u), outside) {
+        (Some(hole), Some(max)) => Err(DataError::Tokenizer(format!(
+            "its {n} token ids are not 0..{n}: id {hole} is unused and id {max} is used, so a \
+             model's {n}-row embedding could not hold them. Retrain it with `perplex \
+             tokenizer train`, which numbers ids without holes"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// sha256 of a token stream (each id as 4 little-endian bytes), in hex: two streams share it
+/// exactly when they hold the same ids in the same order.
+pub fn stream_fingerprint(ids: &[u32]) -> String {
+    let mut hasher = Sha256::new();
+    for id in ids {
+        hasher.update(id.to_le_bytes());
+    }
+    hex(&hasher.finalize())
+}
+
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+mod encode;
 #[cfg(test)]
 mod tests;

@@ -1,3 +1,4 @@
+use super::encode::pieces;
 use super::*;
 
 fn lines(text: &[&str]) -> Vec<String> {
@@ -93,4 +94,45 @@ fn decode_shows_eos_as_line_break() {
         .unwrap()
         .ids;
     assert_eq!(tok.decode(&ids), "hello world\nworld\n");
+}
+
+#[test]
+fn a_huge_line_encodes_as_it_would_whole() {
+    let words: Vec<String> = (0..80_000).map(|i| format!("w{}", i % 97)).collect();
+    let line = words.join(" ");
+    assert!(line.len() > 3 * (1 << 16));
+    let lines = vec![line.clone(), "w1 w2".to_string()];
+    let tokenizer = CorpusTokenizer::from_train_lines(&lines).unwrap();
+    let enc = tokenizer.encode_lines(&lines).unwrap();
+    assert_eq!(enc.ids.len(), 80_000 + 1 + 2 + 1);
+    let expected: Vec<u32> = words
+        .iter()
+        .map(|w| tokenizer.encode_text(w).unwrap()[0])
+        .collect();
+    assert_eq!(&enc.ids[..80_000], &expected[..]);
+    assert_eq!(enc.ids[80_000], tokenizer.eos_id());
+    let parts = pieces(&line);
+    assert!(parts.len() >= 4 && parts.iter().all(|p| p.len() <= 1 << 16));
+    assert_eq!(parts.concat(), line);
+}
+
+#[test]
+fn a_trained_word_level_vocabulary_has_no_holes_and_a_holed_one_is_refused() {
+    // PTB writes unknown words as the literal `<unk>`: the trainer's special token.
+    let text = lines(&["the <unk> sat on the mat", "a <unk> ran", "the dog <unk>"]);
+    let tok = CorpusTokenizer::train(TokenizerKind::WordLevel, &text, 100).unwrap();
+    let vocab = tok.inner.get_vocab(true);
+    let mut ids: Vec<u32> = vocab.values().copied().collect();
+    ids.sort();
+    assert_eq!(ids, (0..vocab.len() as u32).collect::<Vec<_>>());
+    assert_eq!(tok.vocab_size(), vocab.len());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokenizer.json");
+    tok.save(&path).unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    json["model"]["vocab"]["mat"] = serde_json::json!(vocab.len() + 5);
+    std::fs::write(&path, json.to_string()).unwrap();
+    let err = CorpusTokenizer::load(&path).err().unwrap().to_string();
+    assert!(err.contains("not 0.."), "{err}");
 }

@@ -6,7 +6,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::{MetricSink, SinkError, append, write_line};
-use crate::records::MetricRecord;
+use crate::records::{BaselineRecord, EvalRecord, MetricRecord, Reading, TrainRecord};
+use crate::signal::{Signal, SignalKind, Verdict};
 
 /// The columns of `metrics.csv`.
 pub const HEADER: &str = "kind,step,tokens_seen,lr,loss,ppl,tokens_per_s,wall_s,eval_tokens,\
@@ -95,6 +96,96 @@ fn numbers(values: &[f64]) -> impl Iterator<Item = String> + '_ {
     values.iter().map(f64::to_string)
 }
 
+/// The records of a `metrics.csv`'s text, one per row after the header (`None` for a row that
+/// is not one). Columns are found by name, so older files with fewer columns read too. Rows
+/// hold no evidence and no samples: an evaluation's signals come back with the evidence "(from
+/// metrics.csv)".
+pub fn read_rows(text: &str) -> Vec<Option<MetricRecord>> {
+    let mut lines = text.lines();
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let names: Vec<&str> = header.split(',').collect();
+    lines.map(|line| parse_row(&names, line)).collect()
+}
+
+fn parse_row(names: &[&str], line: &str) -> Option<MetricRecord> {
+    let cells: Vec<&str> = line.split(',').collect();
+    if cells.len() != names.len() {
+        return None;
+    }
+    let cell = |name: &str| names.iter().position(|n| *n == name).map(|i| cells[i]);
+    let num = |name: &str| cell(name)?.parse::<f64>().ok();
+    let int = |name: &str| cell(name)?.parse::<u64>().ok();
+    let step = int("step")?;
+    match cell("kind")? {
+        "baseline" => {
+            let uniform = num("uniform_loss")?;
+            Some(MetricRecord::Baseline(BaselineRecord {
+                step,
+                vocab_size: uniform.exp().round() as usize,
+                uniform,
+                unigram: num("unigram_loss")?,
+                initial: num("loss")?,
+                train_tokens: 0,
+                eval_tokens: int("eval_tokens")?,
+                eval_s: num("eval_s")?,
+                tokenizer_sha256: None,
+            }))
+        }
+        "train" => Some(MetricRecord::Train(TrainRecord {
+            step,
+            tokens_seen: int("tokens_seen")?,
+            lr: num("lr")?,
+            loss: num("loss")?,
+            ppl: num("ppl")?,
+            tokens_per_s: num("tokens_per_s")?,
+            wall_s: num("wall_s")?,
+            tokenizer_sha256: None,
+        })),
+        "eval" => {
+            let kinds: Vec<SignalKind> = cell("signals")?
+                .split(';')
+                .map(|k| k.parse().ok())
+                .collect::<Option<_>>()?;
+            let at = kinds.iter().position(|k| k.is_state())?;
+            let signal = |kind| Signal::new(kind, step, "(from metrics.csv)");
+            let verdict = Verdict {
+                state: signal(kinds[at]),
+                alarms: kinds
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, _)| i != at)
+                    .map(|(_, &k)| signal(k))
+                    .collect(),
+            };
+            Some(MetricRecord::Eval(EvalRecord {
+                step,
+                tokens_seen: int("tokens_seen")?,
+                lr: num("lr")?,
+                loss: num("loss")?,
+                ppl: num("ppl")?,
+                wall_s: num("wall_s")?,
+                eval_tokens: int("eval_tokens")?,
+                eval_s: num("eval_s")?,
+                best: cell("best")?.parse().ok()?,
+                tokenizer_sha256: None,
+                reading: Reading {
+                    bits_per_token: num("bits_per_token")?,
+                    bits_per_char: num("bits_per_char")?,
+                    train_loss: num("train_loss")?,
+                    train_eval_loss: num("train_eval_loss")?,
+                    gap: num("gap")?,
+                    health: num("health")?,
+                    verdict,
+                    samples: Vec::new(),
+                },
+            }))
+        }
+        _ => None,
+    }
+}
+
 /// The whole text of a `metrics.csv` holding `records`.
 pub fn to_text(records: &[MetricRecord]) -> String {
     let mut text = format!("{HEADER}\n");
@@ -110,6 +201,44 @@ mod tests {
     use super::*;
     use crate::records::tests::{eval, train};
     use crate::signal::SignalKind;
+
+    #[test]
+    fn rows_read_back_as_the_records_they_were_less_evidence_and_samples() {
+        let written = vec![
+            crate::records::tests::baseline(),
+            train(10, 5.123456789012345),
+            eval(
+                20,
+                4.0,
+                &[SignalKind::Overfitting, SignalKind::LeakSuspected],
+            ),
+        ];
+        let mut text = to_text(&written);
+        text.push_str("eval,30,not-a-row\n");
+        let back = read_rows(&text);
+        assert_eq!(back.len(), 4);
+        assert_eq!(back[3], None);
+        let MetricRecord::Train(t) = back[1].clone().unwrap() else {
+            panic!("{back:?}")
+        };
+        assert_eq!(
+            MetricRecord::Train(TrainRecord {
+                tokenizer_sha256: Some("ab12".into()),
+                ..t
+            }),
+            written[1]
+        );
+        let MetricRecord::Eval(e) = back[2].clone().unwrap() else {
+            panic!("{back:?}")
+        };
+        assert_eq!(e.loss, 4.0);
+        assert_eq!(e.reading.verdict.state.kind, SignalKind::Overfitting);
+        assert_eq!(e.reading.verdict.alarms[0].kind, SignalKind::LeakSuspected);
+        let MetricRecord::Baseline(b) = back[0].clone().unwrap() else {
+            panic!("{back:?}")
+        };
+        assert_eq!((b.vocab_size, b.unigram, b.initial), (10_000, 6.5, 9.25));
+    }
 
     #[test]
     fn rows_fill_the_header_s_columns_with_empty_cells_where_a_record_has_none() {

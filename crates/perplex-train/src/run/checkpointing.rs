@@ -15,6 +15,7 @@ impl Run<'_> {
             step,
             val_loss,
             tokenizer_sha256: self.fingerprint.clone(),
+            data_crc32c: None,
         }
     }
 
@@ -40,6 +41,7 @@ impl Run<'_> {
             &self.dir.state(),
             &self.shape,
             &self.fingerprint,
+            &self.streams,
             &self.progress,
         )
     }

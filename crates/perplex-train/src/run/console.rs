@@ -8,6 +8,7 @@ use perplex_monitor::{BaselineRecord, Baselines, EvalRecord, TrainRecord};
 
 use super::events::{Event, Observer};
 use crate::TrainError;
+use crate::memory::mib;
 use crate::summary::StopReason;
 
 /// The progress bar and the log.
@@ -116,6 +117,7 @@ fn log_start(event: &Event) {
         max_steps,
         tokens_per_step,
         device,
+        memory,
         ..
     } = event
     else {
@@ -133,6 +135,13 @@ fn log_start(event: &Event) {
     tracing::info!(
         "data: {train_tokens} train tokens, {valid_tokens} valid tokens; {max_steps} steps \
          of {tokens_per_step} tokens on {device}"
+    );
+    tracing::info!(
+        "memory: a training step needs about {} MiB (weights and AdamW {} MiB, activations \
+         {} MiB)",
+        mib(memory.total()),
+        mib(memory.weights_and_optimizer),
+        mib(memory.activations)
     );
 }
 

@@ -2,7 +2,7 @@
 //! lines) and the metric sinks (`metrics.jsonl`, `metrics.csv`, TensorBoard). The loop's
 //! decisions never draw or write themselves; they emit an [`Event`].
 
-use perplex_model::GptConfig;
+use perplex_model::{GptConfig, MemoryEstimate};
 use perplex_monitor::{
     BaselineRecord, Baselines, EvalRecord, MetricRecord, MetricSink, RunSinks, Signal,
     StopDecision, TrainRecord,
@@ -25,6 +25,7 @@ pub(super) enum Event<'a> {
         tokens_per_step: u64,
         device: &'a str,
         baselines: Baselines,
+        memory: MemoryEstimate,
     },
     /// A new run measured its baselines before its first step.
     Baseline(&'a BaselineRecord),

@@ -31,7 +31,9 @@ use crate::TrainError;
 use crate::config::RunConfig;
 use crate::data::TrainData;
 use crate::evaluate::evaluate;
-use crate::run_dir::RunDir;
+use crate::memory;
+use crate::run_dir::{NewRun, RunDir};
+use crate::state::StreamFingerprints;
 use crate::summary::{RunSummary, StopReason};
 use crate::trainer::{StepStats, Trainer};
 use events::{Event, Observers};
@@ -44,22 +46,27 @@ pub struct Control {
     pub stop: Arc<AtomicBool>,
 }
 
-/// Trains a fresh model as `config` says on `data`, writing everything into `run` (which must
-/// exist and hold no earlier run). Returns the summary also written to `summary.json`.
+/// Trains a fresh model as `config` says on `data` in the claimed directory `run`, under its
+/// lock. The run is built in its staging directory and moved into place once its model and
+/// data sampler exist (nothing is left behind, and no run it replaces is lost, when it fails
+/// before). Returns the summary also written to `summary.json`.
 pub fn train(
     config: &RunConfig,
     data: &TrainData,
-    run: &RunDir,
+    run: NewRun,
     device: &Device,
     control: &Control,
 ) -> Result<RunSummary, TrainError> {
     let shape = config.model().shape(data.tokenizer.vocab_size())?;
-    let resolved = config.with_vocab_size(shape.vocab_size);
-    std::fs::create_dir_all(run.checkpoints()).map_err(|e| TrainError::io(run.checkpoints(), e))?;
-    std::fs::write(run.config(), resolved.to_toml())
-        .map_err(|e| TrainError::io(run.config(), e))?;
-    data.tokenizer.save(&run.tokenizer())?;
+    memory::check(&shape, config.train().batch_size, memory::available_bytes())?;
     let trainer = Trainer::new(config, &shape, data.train.len(), device)?;
+    let staging = run.staging();
+    let resolved = config.with_vocab_size(shape.vocab_size);
+    std::fs::write(staging.config(), resolved.to_toml())
+        .map_err(|e| TrainError::io(staging.config(), e))?;
+    data.tokenizer.save(&staging.tokenizer())?;
+    let (run, _lock) = run.commit()?;
+    let run = &run;
     let baseline = measure_baselines(config, data, &trainer)?;
     let monitor = Monitor::new(
         config.monitor().detectors.clone(),
@@ -105,6 +112,8 @@ struct Run<'a> {
     device: String,
     shape: GptConfig,
     fingerprint: String,
+    /// The token streams' fingerprints, saved with the state.
+    streams: StreamFingerprints,
     cadence: Cadence,
     trainer: Trainer,
     progress: Progress,
@@ -138,6 +147,7 @@ impl<'a> Run<'a> {
                 log_every: t.log_every,
             },
             fingerprint: data.tokenizer.fingerprint()?,
+            streams: data.fingerprints(),
             observers: Observers::open(dir, t.max_steps, trainer.steps_done())?,
             leak_citation: crate::data_check::leak_citation(dir),
             device: format!("{device:?}"),
@@ -167,6 +177,7 @@ impl<'a> Run<'a> {
             tokens_per_step: self.trainer.tokens_per_step(),
             device: &self.device,
             baselines: *self.progress.monitor.baselines(),
+            memory: self.shape.train_memory(self.config.train().batch_size),
         })?;
         if let Some(record) = baseline {
             self.progress.eval_s += record.eval_s;

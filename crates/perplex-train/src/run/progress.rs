@@ -79,3 +79,34 @@ impl Progress {
         self.best.filter(|b| b.step == step).map(|b| b.val_loss)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use perplex_monitor::{Baselines, DetectorConfig, EarlyStoppingConfig};
+
+    use super::*;
+
+    /// state.bin keeps the progress as JSON: every f64 must come back with the same bits, or
+    /// a run resumed twice drifts in the last digit (serde_json's default parser reads some
+    /// values one ulp off; perplex enables its `float_roundtrip`).
+    #[test]
+    fn progress_read_back_from_its_json_keeps_every_f64_bit_for_bit() {
+        let monitor = Monitor::new(
+            DetectorConfig::default(),
+            EarlyStoppingConfig::default(),
+            Baselines::default(),
+        );
+        let mut progress = Progress::new(monitor);
+        // A value the default parser reads back as 1.2469135802746911.
+        progress.window.loss.nats = 4.987654321098765 / 4.0;
+        progress.window.seconds = 0.1 + 0.2;
+        progress.train_s = 1e-7 / 3.0;
+        let back: Progress =
+            serde_json::from_slice(&serde_json::to_vec(&progress).unwrap()).unwrap();
+        assert_eq!(
+            back.window.loss.nats.to_bits(),
+            progress.window.loss.nats.to_bits()
+        );
+        assert_eq!(back, progress);
+    }
+}

@@ -23,7 +23,7 @@ fn markov_data(dir: &std::path::Path) -> DataDir {
     })
     .unwrap();
     data_dir
-        .write(&sample_corpus(&chain, 20_000, 12).corpus)
+        .write(&sample_corpus(&chain, 20_000, 12).corpus, false)
         .unwrap();
     data_dir
 }
@@ -52,10 +52,11 @@ fn config(train: &str) -> RunConfig {
     .unwrap()
 }
 
-fn new_run(dir: &std::path::Path) -> RunDir {
-    let run = RunDir::new(dir.join("run"));
-    std::fs::create_dir_all(run.root()).unwrap();
-    run
+/// Claims `dir/runs/run` for a new run; returns the claim and where the run will live.
+fn new_run(dir: &std::path::Path) -> (NewRun, RunDir) {
+    let claim = NewRun::claim(&dir.join("runs"), "run", false).unwrap();
+    let root = claim.root().clone();
+    (claim, root)
 }
 
 /// A short run on a generated Markov corpus must learn: validation loss far below ln(V),
@@ -68,8 +69,8 @@ fn a_short_run_on_generated_data_learns_and_writes_its_run_dir() {
     let data = TrainData::prepare(&data_dir, config.data()).unwrap();
     let vocab = data.tokenizer.vocab_size();
     assert_eq!(vocab, 62, "60 words, <eos> and <unk>");
-    let run = new_run(dir.path());
-    let summary = train(&config, &data, &run, &Device::flex(), &Control::default()).unwrap();
+    let (claim, run) = new_run(dir.path());
+    let summary = train(&config, &data, claim, &Device::flex(), &Control::default()).unwrap();
 
     let uniform = (vocab as f64).ln();
     let best = summary.best_val_loss.unwrap();
@@ -101,9 +102,9 @@ fn a_non_finite_loss_stops_at_once_and_keeps_the_best_checkpoint() {
     let data_dir = markov_data(dir.path());
     let config = config("max_steps = 400\nlog_every = 3\neval_every = 50\ncheckpoint_every = 7");
     let data = TrainData::prepare(&data_dir, config.data()).unwrap();
-    let run = new_run(dir.path());
+    let (claim, run) = new_run(dir.path());
     poison::at(Some(103));
-    let result = train(&config, &data, &run, &Device::flex(), &Control::default());
+    let result = train(&config, &data, claim, &Device::flex(), &Control::default());
     poison::at(None);
     let err = result.unwrap_err();
     assert!(matches!(err, TrainError::NonFinite { step: 103 }), "{err}");
