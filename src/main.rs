@@ -43,6 +43,8 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Sample text from a run's checkpoint.
     Generate(commands::generate::GenerateArgs),
+    /// Write a run's checkpoint in another tool's format (🤗 transformers' GPT-2).
+    Export(commands::export::ExportArgs),
     /// Time training steps and a validation pass.
     Bench(commands::bench::BenchArgs),
     /// Read the signals of any metrics log (JSON lines or CSV), e.g. a PyTorch run's.
@@ -107,6 +109,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Generate(args) => commands::generate::run(args),
+        Command::Export(args) => commands::export::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Watch(args) => commands::watch::run(args),
         Command::Report(args) => commands::report::run(args),

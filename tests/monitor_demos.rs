@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{corpus_dir, metrics, perplex, perplex_owned, stderr, stdout, train_args};
+use common::{corpus_dir, eval_json, metrics, perplex, perplex_owned, stderr, stdout, train_args};
 use serde_json::Value;
 
 /// The overfitting demonstration in shortened form: a small model on 5,000 training tokens.
@@ -71,18 +71,7 @@ fn the_overfitting_demo_is_caught_and_its_best_weights_kept() {
     assert!(summary["best_step"].as_u64().unwrap() < stopped);
     assert_eq!(summary["restored_best"], true);
     // The final model is the best one: evaluating `last` gives the best val loss.
-    let out = perplex(&[
-        "eval",
-        "--run",
-        run.to_str().unwrap(),
-        "--checkpoint",
-        "last",
-        "--json",
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = eval_json(&run, &data, &["--checkpoint", "last"]);
     assert_eq!(report["mean_nll"], summary["best_val_loss"]);
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();

@@ -8,7 +8,8 @@ mod common;
 use std::path::Path;
 
 use common::{
-    corpus_dir, metrics, perplex, perplex_owned, repo, stderr, stdout, train_args, train_quick,
+    corpus_dir, eval_json, metrics, perplex, perplex_owned, repo, stderr, stdout, train_args,
+    train_quick,
 };
 use serde_json::Value;
 
@@ -83,16 +84,7 @@ fn train_then_eval_reproduces_the_logged_validation_loss_exactly() {
         );
     }
 
-    let out = perplex(&[
-        "eval",
-        "--run",
-        run.to_str().unwrap(),
-        "--json",
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "eval failed: {}", stderr(&out));
-    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let report = eval_json(&run, &data, &[]);
     assert_eq!(report["step"], best["step"]);
     assert_eq!(
         report["mean_nll"], best["loss"],

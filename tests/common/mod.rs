@@ -130,26 +130,48 @@ pub fn train_args(
     args
 }
 
+/// `perplex eval --run RUN --json --data-dir DATA` followed by `extra`, its report parsed;
+/// fails the test with eval's stderr when it fails.
+pub fn eval_json(run: &Path, data: &Path, extra: &[&str]) -> Value {
+    let (run, data) = (run.to_str().unwrap(), data.to_str().unwrap());
+    let args = [&["eval", "--run", run, "--json", "--data-dir", data], extra].concat();
+    let out = perplex(&args);
+    assert!(out.status.success(), "eval failed: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Runs `perplex` with owned arguments (see [`perplex`]).
 pub fn perplex_owned(args: &[String]) -> Output {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     perplex(&args)
 }
 
+/// Whether `python3` imports every module of `modules`; otherwise says the check is skipped
+/// (on stderr, past the test harness's capture), or fails when `require` is set in the
+/// environment.
+pub fn python_has(modules: &str, require: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os(require).is_none(),
+            "{require} is set but python3 cannot import {modules}"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: python3 cannot import {modules}"
+        );
+    }
+    ok
+}
+
 /// Reads the run's TensorBoard event files with TensorBoard's own reader
 /// (`tests/tensorboard_readback.py`). Skipped when Python's `tensorboard` is missing, unless
 /// `PERPLEX_REQUIRE_TENSORBOARD` is set, as CI sets it.
 pub fn tensorboard_reads_back(run: &Path) {
-    let have = Command::new("python3")
-        .args(["-c", "import tensorboard"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        assert!(
-            std::env::var_os("PERPLEX_REQUIRE_TENSORBOARD").is_none(),
-            "PERPLEX_REQUIRE_TENSORBOARD is set but `import tensorboard` fails"
-        );
-        eprintln!("python3 with tensorboard not found: skipping the event-file read-back");
+    if !python_has("tensorboard", "PERPLEX_REQUIRE_TENSORBOARD") {
         return;
     }
     let out = Command::new("python3")

@@ -17,7 +17,8 @@
 //! - [`records`]: the typed train and eval records of `metrics.jsonl` (no I/O);
 //! - [`sinks`]: the writers of `metrics.jsonl`, `metrics.csv` and TensorBoard events;
 //! - [`history`]: a run's curves and landmarks read back from its records (for reports);
-//! - [`watch`]: the rows of a log perplex did not write (JSON lines or CSV).
+//! - [`watch`]: the rows of a log perplex did not write (JSON lines, CSV, nanoGPT text,
+//!   TensorBoard events).
 
 pub mod baselines;
 pub mod cadence;

@@ -27,6 +27,9 @@ pub enum TrainError {
     /// `metrics.jsonl`, `metrics.csv` or an event file could not be written or read.
     #[error(transparent)]
     Metrics(#[from] perplex_monitor::SinkError),
+    /// A model that cannot be exported as asked.
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
     /// Two things that must agree (tokenizers, model shapes) do not.
     #[error(transparent)]
     Mismatch(#[from] Mismatch),

@@ -20,6 +20,7 @@ pub mod data_check;
 pub mod device;
 pub mod error;
 pub mod evaluate;
+pub mod export;
 pub mod fs;
 pub mod generate;
 pub mod lr_schedule;

@@ -148,7 +148,12 @@ impl Detector {
     fn state(&self, point: &EvalPoint, improved: bool, best_before: Option<f64>) -> Signal {
         let (step, n) = (point.step, self.evals.len());
         let make = |kind, evidence: String| Signal::new(kind, step, evidence);
-        if let Some(evidence) = self.diverged(point) {
+        // An evaluation at step 0 measures the model before any update (nanoGPT evaluates
+        // there): a fresh model sits a little above ln V, which is its starting level, not
+        // a divergence.
+        if step > 0
+            && let Some(evidence) = self.diverged(point)
+        {
             return make(SignalKind::Diverged, evidence);
         }
         // Stalled is a level, named even during warm-up; overfitting, the more specific

@@ -175,6 +175,19 @@ fn a_loss_above_the_uniform_guess_is_diverged_from_the_first_evaluation() {
     );
 }
 
+/// nanoGPT evaluates before its first update: a fresh model a little above ln V is at its
+/// starting level, not diverged; the same loss after training steps is.
+#[test]
+fn an_evaluation_at_step_0_is_not_judged_against_the_levels() {
+    let levels = ptb_levels();
+    let above = levels.uniform.unwrap() + 0.3;
+    let mut d = Detector::new(DetectorConfig::default(), levels);
+    let v = d.on_eval(point(0, above, above, None), &[]);
+    assert_eq!(v.state.kind, WarmingUp, "{v:?}");
+    let v = d.on_eval(point(100, above, above, None), &[]);
+    assert_eq!(v.state.kind, Diverged, "{v:?}");
+}
+
 #[test]
 fn diverged_needs_more_than_the_margin_above_a_level() {
     let m = DetectorConfig::default().diverge_margin;

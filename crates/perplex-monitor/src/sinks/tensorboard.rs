@@ -205,7 +205,7 @@ fn tf_record(data: &[u8]) -> Vec<u8> {
 
 /// TFRecord's masked CRC-32C: rotate right by 15 and add a constant, so a CRC of data that
 /// itself holds CRCs stays well distributed.
-fn masked_crc(data: &[u8]) -> u32 {
+pub(crate) fn masked_crc(data: &[u8]) -> u32 {
     let crc = crc32c::crc32c(data);
     crc.rotate_right(15).wrapping_add(0xa282_ead8)
 }
