@@ -19,6 +19,19 @@ fn keep_freed_memory() {
     // SAFETY: setting an option is thread-safe and valid at any time in mimalloc.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
 }
+
+/// Rust ignores SIGPIPE, so `perplex watch log | head` would panic on the closed pipe
+/// ("failed printing to stdout"). Commands whose output is a stream die of the signal
+/// instead, quietly, as `cat` does; `train` keeps ignoring it, so a closed pipe can never
+/// stop a run without its checkpoint.
+fn die_quietly_on_a_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring a signal's default disposition at start-up, before any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 mod plot;
 
 use std::io::IsTerminal;
@@ -105,6 +118,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Train(_)) {
+        die_quietly_on_a_closed_pipe();
+    }
     let result = match cli.command {
         Command::Train(args) => commands::train::run(args),
         Command::Eval(args) => commands::eval::run(args),

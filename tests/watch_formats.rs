@@ -288,3 +288,33 @@ fn follow_reads_an_event_directory_as_it_grows() {
         "{rest}"
     );
 }
+
+/// `perplex watch LOG | head -1`: the reader goes away after one line; perplex must end
+/// quietly, as `cat` does, not panic about printing to stdout.
+#[test]
+fn a_closed_pipe_ends_watch_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("long.csv");
+    let rows: String = (1..=20_000)
+        .map(|i| format!("{i},{:.4},{:.4}\n", 5.0 - i as f64 * 1e-4, 5.1))
+        .collect();
+    std::fs::write(&log, format!("step,train_loss,val_loss\n{rows}")).unwrap();
+    let (child, first) = {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_perplex"))
+            .args(["watch", log.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        (child, first) // the reader, and with it the pipe, is dropped here
+    };
+    assert!(first.contains("as CSV"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.status.success(), "stopped by the closed pipe");
+}
