@@ -1,6 +1,7 @@
 //! `perplex`: train a small GPT on Penn Treebank and read what its numbers mean.
 
 mod commands;
+mod demo;
 
 /// Training allocates and frees the same large tensors (logits alone are 80 MB at ptb-small's
 /// shape) every step. glibc's malloc hands blocks that large straight back to the kernel, so
@@ -60,8 +61,10 @@ enum Command {
     Export(commands::export::ExportArgs),
     /// Time training steps and a validation pass.
     Bench(commands::bench::BenchArgs),
-    /// Read the signals of any metrics log (JSON lines or CSV), e.g. a PyTorch run's.
+    /// Read the signals of any trainer's log: JSON lines, CSV, nanoGPT text, TensorBoard.
     Watch(commands::watch::WatchArgs),
+    /// Run a lesson about reading loss and perplexity (`perplex demo list`).
+    Demo(commands::demo::DemoArgs),
     /// Draw a run's curves (or several runs' overlaid) into report.png and report.svg, with the
     /// best checkpoint, signal onsets and the stop marked, and summarise them.
     Report(commands::report::ReportArgs),
@@ -128,6 +131,7 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Watch(args) => commands::watch::run(args),
+        Command::Demo(args) => commands::demo::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Data(cmd) => commands::data::run(cmd),
         Command::Tokenizer(cmd) => commands::tokenizer::run(cmd),

@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use perplex_data::Split;
-use perplex_train::evaluate::evaluate;
+use perplex_monitor::averaging::{Averaging, TokenLosses};
+use perplex_train::evaluate::{score, token_losses};
 use perplex_train::{CheckpointKind, RunDir};
 use serde::Serialize;
 
@@ -30,8 +31,50 @@ pub struct EvalArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also average the token losses a wrong way, beside the right one (for teaching):
+    /// `sequence` (the mean of per-sentence perplexities), `batch` (exp of the mean of
+    /// per-batch losses, the last batch ragged), or `all`.
+    #[arg(long, value_enum, value_name = "WAY")]
+    pub averaging: Option<AveragingArg>,
     #[command(flatten)]
     pub data: DataDirArg,
+}
+
+/// The values of `--averaging`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AveragingArg {
+    /// Per token: the perplexity (shown anyway).
+    Token,
+    /// The mean of per-sentence perplexities.
+    Sequence,
+    /// exp of the mean of per-batch losses.
+    Batch,
+    /// All three.
+    All,
+}
+
+impl AveragingArg {
+    /// The averages to show, the right one first.
+    fn ways(self) -> Vec<Averaging> {
+        match self {
+            AveragingArg::Token => vec![Averaging::Token],
+            AveragingArg::Sequence => vec![Averaging::Token, Averaging::Sequence],
+            AveragingArg::Batch => vec![Averaging::Token, Averaging::Batch],
+            AveragingArg::All => Averaging::ALL.to_vec(),
+        }
+    }
+}
+
+/// One way of averaging and the perplexity it gives.
+#[derive(Debug, Serialize)]
+struct AverageReport {
+    #[serde(skip)]
+    way: Averaging,
+    averaging: &'static str,
+    ppl: f64,
+    right: bool,
+    /// Relative difference from the per-token perplexity, percent.
+    vs_token_pct: f64,
 }
 
 /// What `perplex eval` reports.
@@ -46,7 +89,12 @@ struct EvalReport {
     mean_nll: f64,
     ppl: f64,
     bits_per_token: f64,
+    /// Next-token accuracy: share of targets ranked first, and in the first five.
+    top1: f64,
+    top5: f64,
     logged_val_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    averages: Vec<AverageReport>,
 }
 
 /// Runs `perplex eval`.
@@ -59,7 +107,16 @@ pub fn run(args: EvalArgs) -> Result<()> {
     run.check_corpus(&data_dir)?;
     let lines = data_dir.read_split(args.split)?;
     let ids = run.tokenizer.encode_lines(&lines)?.ids;
-    let sum = evaluate(&model, &ids, run.config.train().eval_batch());
+    let batch = run.config.train().eval_batch();
+    let scores = score(&model, &ids, batch);
+    let sum = scores.nll;
+    let averages = match args.averaging {
+        Some(arg) => {
+            let losses = token_losses(&model, &ids, batch, run.tokenizer.eos_id());
+            averages(&losses, &arg.ways())
+        }
+        None => Vec::new(),
+    };
     let path = run.dir.checkpoint(args.checkpoint);
     let report = EvalReport {
         run: shown(run.dir.root()),
@@ -71,7 +128,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
         mean_nll: sum.mean(),
         ppl: sum.perplexity(),
         bits_per_token: sum.bits_per_token(),
+        top1: scores.accuracy.top1_rate(),
+        top5: scores.accuracy.top5_rate(),
         logged_val_loss: meta.val_loss,
+        averages,
     };
     if args.json {
         print_json(&report);
@@ -86,6 +146,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
     println!("  tokens predicted  {}", report.tokens);
     println!("  mean NLL          {:.6} nats/token", report.mean_nll);
     println!("  perplexity        {:.4}", report.ppl);
+    println!(
+        "  next-token accuracy  top-1 {:.2}%, top-5 {:.2}%",
+        100.0 * report.top1,
+        100.0 * report.top5
+    );
     if let (Split::Valid, Some(logged)) = (args.split, meta.val_loss) {
         let verdict = if logged == report.mean_nll {
             "identical"
@@ -98,5 +163,54 @@ pub fn run(args: EvalArgs) -> Result<()> {
             logged.exp()
         );
     }
+    print_averages(&report.averages);
     Ok(())
+}
+
+/// The perplexity under each of `ways`, with its difference from the per-token one.
+fn averages(losses: &TokenLosses, ways: &[Averaging]) -> Vec<AverageReport> {
+    let right = losses.perplexity(Averaging::Token);
+    ways.iter()
+        .map(|&way| {
+            let ppl = losses.perplexity(way);
+            AverageReport {
+                way,
+                averaging: way.name(),
+                ppl,
+                right: way.is_right(),
+                vs_token_pct: 100.0 * (ppl - right) / right,
+            }
+        })
+        .collect()
+}
+
+fn print_averages(averages: &[AverageReport]) {
+    if averages.is_empty() {
+        return;
+    }
+    println!("  the same losses averaged three ways:");
+    for a in averages {
+        let (what, why) = match a.way {
+            Averaging::Token => (
+                "per token",
+                "RIGHT: exp of the mean NLL per token".to_string(),
+            ),
+            Averaging::Sequence => (
+                "mean of sentence ppls",
+                format!(
+                    "{:+.2}% WRONG: a short sentence weighs as much as a long one, and exp \
+                     comes before the mean",
+                    a.vs_token_pct
+                ),
+            ),
+            Averaging::Batch => (
+                "mean of batch losses",
+                format!(
+                    "{:+.2}% WRONG: the ragged last batch weighs as much as a full one",
+                    a.vs_token_pct
+                ),
+            ),
+        };
+        println!("    {what:<22} ppl {:>10.4}  {why}", a.ppl);
+    }
 }

@@ -71,18 +71,30 @@ pub struct Report {
 
 /// Runs `perplex report`.
 pub fn run(args: ReportArgs) -> Result<()> {
-    let mut loaded = Vec::new();
-    for dir in &args.runs {
-        loaded.push(load(dir)?);
-    }
-    let histories: Vec<&History> = loaded.iter().map(|(_, h, _)| h).collect();
-    let same = histories.len() == 1 || same_tokenizer(&histories);
     let out = match (&args.out, args.runs.as_slice()) {
         (Some(out), _) => out.clone(),
         (None, [one]) => one.clone(),
         (None, _) => PathBuf::from("report"),
     };
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let (report, text) = write_report(&args.runs, &out)?;
+    if args.json {
+        super::print_json(&report);
+    } else {
+        print!("{text}");
+    }
+    Ok(())
+}
+
+/// Draws `runs` into `out` (report.png, report.svg) and writes the summary (report.txt);
+/// returns the report and its text.
+pub fn write_report(runs: &[PathBuf], out: &Path) -> Result<(Report, String)> {
+    let mut loaded = Vec::new();
+    for dir in runs {
+        loaded.push(load(dir)?);
+    }
+    let histories: Vec<&History> = loaded.iter().map(|(_, h, _)| h).collect();
+    let same = histories.len() == 1 || same_tokenizer(&histories);
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let reports: Vec<RunReport> = loaded
         .iter()
         .map(|(name, h, s)| run_report(name, h, s.as_ref()))
@@ -114,15 +126,9 @@ pub fn run(args: ReportArgs) -> Result<()> {
         svg,
     };
     let text = summary_text(&report);
-    let txt = out.join("report.txt");
-    std::fs::write(&txt, &text).with_context(unwritable)?;
+    std::fs::write(out.join("report.txt"), &text).with_context(unwritable)?;
     draw(&curves, same, &report.png, &report.svg).with_context(unwritable)?;
-    if args.json {
-        super::print_json(&report);
-    } else {
-        print!("{text}");
-    }
-    Ok(())
+    Ok((report, text))
 }
 
 /// A run's name, curves and summary (absent while it is still running or was killed).

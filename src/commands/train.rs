@@ -97,7 +97,7 @@ fn run_name(args: &TrainArgs, config_path: &Path) -> String {
 
 /// A stop flag set by the first SIGINT or SIGTERM (the loop then finishes its step, saves
 /// and exits with status 130); a second signal exits at once.
-fn interrupt_control() -> Result<Control> {
+pub fn interrupt_control() -> Result<Control> {
     let control = Control::default();
     let stop = control.stop.clone();
     ctrlc::set_handler(move || {

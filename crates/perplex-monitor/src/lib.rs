@@ -4,8 +4,11 @@
 //! and returns decisions and records, so it is fast to test and can watch any run.
 //!
 //! - [`nll`]: per-token negative log-likelihood and perplexity, from one sum and one count;
+//! - [`accuracy`]: next-token top-1 and top-5 accuracy, a task metric beside perplexity;
+//! - [`averaging`]: the right and two wrong ways to average token losses (for teaching);
 //! - [`baselines`]: the levels a loss is judged against (uniform, unigram, step-0);
 //! - [`cadence`]: when to validate and when to log;
+//! - [`contamination`]: validation text the data check found in train;
 //! - [`signal`]: what the monitor can say: states, alarms, and the verdict of an evaluation;
 //! - [`detector`]: the rules that name a run's state (diverged, stalled, healthy, plateau,
 //!   overfitting, …) and its alarms (leak suspected, unstable, degenerate samples), with their
@@ -20,8 +23,11 @@
 //! - [`watch`]: the rows of a log perplex did not write (JSON lines, CSV, nanoGPT text,
 //!   TensorBoard events).
 
+pub mod accuracy;
+pub mod averaging;
 pub mod baselines;
 pub mod cadence;
+pub mod contamination;
 pub mod detector;
 pub mod health;
 pub mod history;
@@ -34,8 +40,10 @@ pub mod sinks;
 pub mod stopping;
 pub mod watch;
 
+pub use accuracy::TopK;
 pub use baselines::Baselines;
 pub use cadence::Cadence;
+pub use contamination::Contamination;
 pub use detector::{DetectorConfig, EvalPoint};
 pub use monitor::{Judgement, Monitor, Observation};
 pub use nll::NllSum;

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::baselines::Baselines;
+use crate::contamination::Contamination;
 use crate::detector::{Detector, DetectorConfig, EvalPoint};
 use crate::health::{EvalHealth, eval_health, run_health};
 use crate::nll::NllSum;
@@ -54,6 +55,9 @@ pub struct Monitor {
     first_spike: Option<Signal>,
     /// Health of each evaluation so far.
     healths: Vec<EvalHealth>,
+    /// What the data check found of the validation split in train, when a check ran.
+    #[serde(default)]
+    contamination: Option<Contamination>,
 }
 
 impl Monitor {
@@ -71,7 +75,15 @@ impl Monitor {
             spikes: 0,
             first_spike: None,
             healths: Vec::new(),
+            contamination: None,
         }
+    }
+
+    /// Tells the monitor what the data check found of the validation split in train. A
+    /// `leak_suspected` alarm then quotes it, so the log says whether the corpus explains the
+    /// alarm; past the check's threshold, every evaluation carries the alarm.
+    pub fn set_contamination(&mut self, found: Option<Contamination>) {
+        self.contamination = found;
     }
 
     /// Reads one training step's mean loss (nats per token) over `tokens` tokens (give 1 when
@@ -108,6 +120,9 @@ impl Monitor {
             verdict
                 .alarms
                 .push(Signal::new(SignalKind::Unstable, seen.step, evidence));
+        }
+        if let Some(found) = &self.contamination {
+            found.cite_in(&mut verdict);
         }
         let health = eval_health(&verdict, point.gap(), self.spikes);
         self.healths.push(EvalHealth {

@@ -132,6 +132,13 @@ pub struct Reading {
     pub verdict: Verdict,
     /// Generated samples with their repetition diagnostics.
     pub samples: Vec<Sample>,
+    /// Share of validation tokens the model ranked first (top-1 next-token accuracy), 0–1;
+    /// absent in records written before it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top1: Option<f64>,
+    /// Share of validation tokens among the model's first five guesses, 0–1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top5: Option<f64>,
 }
 
 impl MetricRecord {
@@ -224,6 +231,8 @@ pub(crate) mod tests {
                     alarms: kinds[1..].iter().map(|&k| signal(k)).collect(),
                 },
                 samples: Vec::new(),
+                top1: Some(0.25),
+                top5: Some(0.5),
             },
         })
     }
@@ -244,7 +253,10 @@ pub(crate) mod tests {
                     tokenizer_sha256 bits_per_token bits_per_char train_loss train_eval_loss gap \
                     health signals";
         assert_eq!(keys[..18].join(" "), head);
-        assert!(line.ends_with(r#""samples":[]}"#), "{line}");
+        assert!(
+            line.ends_with(r#""samples":[],"top1":0.25,"top5":0.5}"#),
+            "{line}"
+        );
     }
 
     #[test]

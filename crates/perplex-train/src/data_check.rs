@@ -1,7 +1,8 @@
-//! The data check at the start of training, and the `leak_suspected` signal's citation of it.
+//! The data check at the start of training, and what the monitor is told of it.
 
 use perplex_data::hygiene::HygieneReport;
 use perplex_data::{Corpus, CorpusTokenizer, DataDir, Split};
+use perplex_monitor::Contamination;
 
 use crate::config::DataConfig;
 use crate::run_dir::RunDir;
@@ -48,29 +49,20 @@ pub fn save_data_check(run: &RunDir, report: &HygieneReport) -> Result<(), Train
         .map_err(|e| TrainError::io(&path, e))
 }
 
-/// What a `leak_suspected` signal adds to its evidence: the data check's validation overlap
-/// from the run's `data_check.json`, so the log says whether the corpus itself explains it.
-pub fn leak_citation(run: &RunDir) -> String {
-    let report = std::fs::read_to_string(run.data_check())
-        .ok()
-        .and_then(|t| serde_json::from_str::<HygieneReport>(&t).ok());
-    let Some(report) = report else {
-        return "; no data check in this run directory".to_string();
-    };
-    match report
+/// The data check's finding of the validation split in train, from the run's
+/// `data_check.json` (`None` when the run has no data check).
+pub fn contamination(run: &RunDir) -> Option<Contamination> {
+    let text = std::fs::read_to_string(run.data_check()).ok()?;
+    let report: HygieneReport = serde_json::from_str(&text).ok()?;
+    let valid = report
         .overlap
         .splits
         .iter()
-        .find(|o| o.split == Split::Valid)
-    {
-        Some(o) => format!(
-            "; data check: {:.2}% of valid lines and {:.2}% of its tokens ({}-grams) also occur \
-             in train (threshold {:.2}%)",
-            100.0 * o.line_share,
-            100.0 * o.token_share,
-            report.overlap.ngram,
-            100.0 * report.overlap.max_overlap
-        ),
-        None => "; no data check in this run directory".to_string(),
-    }
+        .find(|o| o.split == Split::Valid)?;
+    Some(Contamination {
+        line_share: valid.line_share,
+        token_share: valid.token_share,
+        ngram: report.overlap.ngram,
+        threshold: report.overlap.max_overlap,
+    })
 }

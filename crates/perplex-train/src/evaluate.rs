@@ -3,7 +3,9 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use perplex_data::{TokenBatch, eval_batches};
 use perplex_model::Gpt;
-use perplex_monitor::NllSum;
+use perplex_model::token_nll;
+use perplex_monitor::averaging::TokenLosses;
+use perplex_monitor::{NllSum, TopK};
 
 /// Input and target tensors of a batch, `[rows, cols]` each.
 pub fn batch_tensors(batch: &TokenBatch, device: &Device) -> (Tensor<2, Int>, Tensor<2, Int>) {
@@ -13,6 +15,16 @@ pub fn batch_tensors(batch: &TokenBatch, device: &Device) -> (Tensor<2, Int>, Te
         Tensor::from_data(TensorData::new(ids, shape), device)
     };
     (to_tensor(&batch.inputs), to_tensor(&batch.targets))
+}
+
+/// What a pass over a split measured: the summed NLL, and how often the target was the
+/// model's first guess or among its first five.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Scores {
+    /// Summed NLL and token count.
+    pub nll: NllSum,
+    /// Top-1 and top-5 next-token accuracy counts.
+    pub accuracy: TopK,
 }
 
 /// Sums the NLL of every predictable token of `stream` (all but the first) under `model`,
@@ -28,16 +40,144 @@ pub fn evaluate(model: &Gpt, stream: &[u32], batch: usize) -> NllSum {
 /// Sums the NLL of every target of `batches` under `model` (in eval mode), on the host in
 /// `f64`.
 pub fn evaluate_batches(model: &Gpt, batches: Vec<TokenBatch>) -> NllSum {
-    let device = model.device();
     let mut sum = NllSum::default();
+    for_each_batch(model, batches, false, |nll, _| {
+        sum.add(nll.iter().map(|&v| f64::from(v)).sum(), nll.len() as u64)
+    });
+    sum
+}
+
+/// [`evaluate`], also counting top-1 and top-5 hits (one comparison of every logit with the
+/// target's, on the device).
+pub fn score(model: &Gpt, stream: &[u32], batch: usize) -> Scores {
+    let mut scores = Scores::default();
+    let batches = eval_batches(stream, model.ctx, batch);
+    for_each_batch(model, batches, true, |nll, above| {
+        scores
+            .nll
+            .add(nll.iter().map(|&v| f64::from(v)).sum(), nll.len() as u64);
+        above.iter().for_each(|&a| scores.accuracy.add(a));
+    });
+    scores
+}
+
+/// Every token's NLL of the pass [`evaluate`] makes, in stream order, with the ends of the
+/// sentences (a target equal to `eos` ends one) and of the batches, for
+/// [`perplex_monitor::averaging`].
+pub fn token_losses(model: &Gpt, stream: &[u32], batch: usize, eos: u32) -> TokenLosses {
+    let mut losses = TokenLosses::default();
+    let batches = eval_batches(stream, model.ctx, batch);
+    for_each_batch(model, batches, false, |nll, _| {
+        losses.nats.extend(nll.iter().map(|&v| f64::from(v)));
+        losses.batch_ends.push(losses.nats.len());
+    });
+    // Windows are consecutive and rows are row-major, so loss i predicts stream[i + 1].
+    losses.sentence_ends = (0..losses.nats.len())
+        .filter(|&i| stream[i + 1] == eos)
+        .map(|i| i + 1)
+        .collect();
+    losses
+}
+
+/// Runs each batch through `model` and hands `visit` its per-token NLLs (row-major) and, when
+/// `ranks` is set, how many logits lie strictly above each target's.
+fn for_each_batch(
+    model: &Gpt,
+    batches: Vec<TokenBatch>,
+    ranks: bool,
+    mut visit: impl FnMut(&[f32], &[u64]),
+) {
+    let device = model.device();
     for b in batches {
         let (inputs, targets) = batch_tensors(&b, &device);
-        let nll = model.nll(inputs, targets).into_data();
-        let values = nll
+        let logits = model.forward(inputs);
+        let above = ranks.then(|| logits_above_target(logits.clone(), targets.clone()));
+        let nll = token_nll(logits, targets)
+            .into_data()
             .try_to_vec::<f32>()
             .expect("the NLL of a float model is a float tensor");
-        let nats: f64 = values.iter().map(|&v| f64::from(v)).sum();
-        sum.add(nats, b.tokens() as u64);
+        visit(&nll, &above.unwrap_or_default());
     }
-    sum
+}
+
+/// For each target, how many of its row's logits are strictly greater than its own.
+fn logits_above_target(logits: Tensor<3>, targets: Tensor<2, Int>) -> Vec<u64> {
+    let [batch, seq, vocab] = logits.dims();
+    let target = logits
+        .clone()
+        .gather(2, targets.unsqueeze_dim::<3>(2))
+        .expand([batch, seq, vocab]);
+    let counts = logits.greater(target).float().sum_dim(2);
+    counts
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("a float tensor")
+        .into_iter()
+        .map(|c| c as u64)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+    use perplex_model::GptConfig;
+
+    fn model() -> Gpt {
+        GptConfig {
+            vocab_size: 12,
+            ctx: 4,
+            layers: 1,
+            heads: 2,
+            d_model: 8,
+            dropout: 0.0,
+        }
+        .init(&Device::flex())
+    }
+
+    /// 23 tokens: 22 predictions, in 6 windows of 4 (the last one short); `eos` is 0.
+    fn stream() -> Vec<u32> {
+        vec![
+            3, 5, 0, 7, 7, 1, 0, 2, 9, 11, 0, 4, 4, 4, 0, 6, 8, 10, 0, 1, 2, 3, 0,
+        ]
+    }
+
+    #[test]
+    fn scoring_sums_the_same_losses_and_counts_hits_against_the_argmax() {
+        let (model, stream) = (model(), stream());
+        let scores = score(&model, &stream, 2);
+        assert_eq!(scores.nll, evaluate(&model, &stream, 2));
+        assert_eq!(scores.accuracy.tokens, 22);
+        // Top-1 by hand: the argmax of each position's logits against its target.
+        let mut top1 = 0;
+        for b in eval_batches(&stream, model.ctx, 2) {
+            let (inputs, _) = batch_tensors(&b, &model.device());
+            let logits = model
+                .forward(inputs)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            for (i, &target) in b.targets.iter().enumerate() {
+                let row = &logits[i * 12..(i + 1) * 12];
+                let best = (0..12).max_by(|&a, &c| row[a].total_cmp(&row[c])).unwrap();
+                top1 += u64::from(best == target as usize);
+            }
+        }
+        assert_eq!(scores.accuracy.top1, top1);
+        assert!(scores.accuracy.top5 >= top1 && scores.accuracy.top5 <= 22);
+    }
+
+    #[test]
+    fn token_losses_are_the_pass_s_losses_cut_at_each_eos() {
+        let (model, stream) = (model(), stream());
+        let losses = token_losses(&model, &stream, 2, 0);
+        assert_eq!(losses.nats.len(), 22);
+        let sum: f64 = losses.nats.iter().sum();
+        let whole = evaluate(&model, &stream, 2);
+        assert!((sum - whole.nats).abs() < 1e-9, "{sum} vs {}", whole.nats);
+        // Targets stream[i + 1] == 0 end sentences: after losses 1, 5, 9, 13, 17, 21.
+        assert_eq!(losses.sentence_ends, vec![2, 6, 10, 14, 18, 22]);
+        // Batches of two windows of 4, then the short window: 8, 16, 20, 22.
+        assert_eq!(losses.batch_ends, vec![8, 16, 20, 22]);
+    }
 }

@@ -12,7 +12,7 @@ use crate::signal::{Signal, SignalKind, Verdict};
 /// The columns of `metrics.csv`.
 pub const HEADER: &str = "kind,step,tokens_seen,lr,loss,ppl,tokens_per_s,wall_s,eval_tokens,\
 eval_s,best,bits_per_token,bits_per_char,train_loss,train_eval_loss,gap,health,signals,\
-uniform_loss,unigram_loss";
+uniform_loss,unigram_loss,top1,top5";
 
 /// Appends records to a CSV file, writing the header first when the file is new.
 #[derive(Debug)]
@@ -53,6 +53,7 @@ pub fn row(record: &MetricRecord) -> String {
             cells.extend([r.eval_tokens.to_string(), r.eval_s.to_string()]);
             cells.extend(empty(8));
             cells.extend(numbers(&[r.uniform, r.unigram]));
+            cells.extend(empty(2));
             cells
         }
         MetricRecord::Train(r) => {
@@ -62,7 +63,7 @@ pub fn row(record: &MetricRecord) -> String {
                 r.tokens_seen.to_string(),
             ];
             cells.extend(numbers(&[r.lr, r.loss, r.ppl, r.tokens_per_s, r.wall_s]));
-            cells.extend(empty(12));
+            cells.extend(empty(14));
             cells
         }
         MetricRecord::Eval(r) => {
@@ -86,6 +87,8 @@ pub fn row(record: &MetricRecord) -> String {
             ]));
             cells.push(kinds.join(";"));
             cells.extend(empty(2));
+            let optional = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+            cells.extend([optional(g.top1), optional(g.top5)]);
             cells
         }
     };
@@ -179,6 +182,8 @@ fn parse_row(names: &[&str], line: &str) -> Option<MetricRecord> {
                     health: num("health")?,
                     verdict,
                     samples: Vec::new(),
+                    top1: num("top1"),
+                    top5: num("top5"),
                 },
             }))
         }
@@ -246,7 +251,7 @@ mod tests {
         let t = row(&train(10, 5.123456789012345));
         assert_eq!(
             t,
-            "train,10,640,0.001,5.123456789012345,167.91481361900958,1234.5,1.5,,,,,,,,,,,,"
+            "train,10,640,0.001,5.123456789012345,167.91481361900958,1234.5,1.5,,,,,,,,,,,,,,"
         );
         let e = row(&eval(
             20,
@@ -256,10 +261,13 @@ mod tests {
         assert_eq!(e.split(',').count(), columns);
         assert!(e.starts_with("eval,20,1280,0.001,4,"), "{e}");
         assert!(e.contains(",,2,99,0.1,true,"), "{e}");
-        assert!(e.ends_with(",80,overfitting;leak_suspected,,"), "{e}");
+        assert!(
+            e.ends_with(",80,overfitting;leak_suspected,,,0.25,0.5"),
+            "{e}"
+        );
         let b = row(&crate::records::tests::baseline());
         assert_eq!(b.split(',').count(), columns);
         assert!(b.starts_with("baseline,0,0,,9.25,"), "{b}");
-        assert!(b.ends_with(",,9.210340371976184,6.5"), "{b}");
+        assert!(b.ends_with(",,9.210340371976184,6.5,,"), "{b}");
     }
 }

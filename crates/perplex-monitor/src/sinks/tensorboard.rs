@@ -95,8 +95,8 @@ impl EventWriter {
     /// Writes the scalars (and, for evaluations, the signals and samples as text) of one
     /// metrics record: `baseline/uniform`, `baseline/unigram`, `baseline/initial` for the
     /// baseline record; `train/loss`, `lr`, `train/tokens_per_s` for train records;
-    /// `val/loss`, `val/ppl`, `val/bits_per_char`, `train/loss_eval`, `gap`, `health` for
-    /// evaluations.
+    /// `val/loss`, `val/ppl`, `val/bits_per_char`, `train/loss_eval`, `gap`, `health`,
+    /// `val/top1`, `val/top5` for evaluations.
     pub fn record(&mut self, record: &MetricRecord) -> Result<(), SinkError> {
         match record {
             MetricRecord::Baseline(r) => {
@@ -120,6 +120,11 @@ impl EventWriter {
                     ("health", g.health),
                 ] {
                     self.scalar(tag, r.step, value)?;
+                }
+                for (tag, value) in [("val/top1", g.top1), ("val/top5", g.top5)] {
+                    if let Some(value) = value {
+                        self.scalar(tag, r.step, value)?;
+                    }
                 }
                 let signals: Vec<String> = g
                     .verdict

@@ -89,7 +89,13 @@ impl RunConfig {
             path: path.to_owned(),
             source,
         })?;
-        let raw = overrides::parse(&text, path, overrides)?;
+        Self::parse(&text, path, overrides)
+    }
+
+    /// [`RunConfig::load`] of TOML text already read (`path` names it in errors), e.g. a
+    /// config compiled into the binary.
+    pub fn parse(text: &str, path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let raw = overrides::parse(text, path, overrides)?;
         RunConfig::try_from(raw).map_err(|reason| ConfigError::Invalid {
             path: path.to_owned(),
             reason,
@@ -98,12 +104,7 @@ impl RunConfig {
 
     /// Parses and validates a config from TOML text (no file, no overrides).
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let path = Path::new("<config>");
-        let raw = overrides::parse(text, path, &[])?;
-        RunConfig::try_from(raw).map_err(|reason| ConfigError::Invalid {
-            path: path.to_owned(),
-            reason,
-        })
+        Self::parse(text, Path::new("<config>"), &[])
     }
 
     /// The config as TOML text.

@@ -63,6 +63,10 @@ pub struct MonitorConfig {
     pub samples: usize,
     /// Tokens generated per sample.
     pub sample_tokens: usize,
+    /// Softmax temperature of the samples (0: greedy, always the most likely token).
+    pub sample_temperature: f64,
+    /// Sample from only the this many most likely tokens (0: from all).
+    pub sample_top_k: usize,
     /// Thresholds of the signal detectors.
     pub detectors: DetectorConfig,
 }
@@ -73,6 +77,8 @@ impl Default for MonitorConfig {
             train_eval_tokens: 16_384,
             samples: 3,
             sample_tokens: 24,
+            sample_temperature: 1.0,
+            sample_top_k: 40,
             detectors: DetectorConfig::default(),
         }
     }

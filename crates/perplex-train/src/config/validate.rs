@@ -10,6 +10,12 @@ pub(super) fn check(config: &RunConfig) -> Result<(), String> {
     if config.monitor.train_eval_tokens < 2 {
         return Err("monitor.train_eval_tokens must be at least 2".into());
     }
+    let temperature = config.monitor.sample_temperature;
+    if !(temperature >= 0.0 && temperature.is_finite()) {
+        return Err(format!(
+            "monitor.sample_temperature = {temperature} must be ≥ 0 (0: greedy)"
+        ));
+    }
     config.monitor.detectors.validate()?;
     config.early_stopping.validate()?;
     let model = &config.model;

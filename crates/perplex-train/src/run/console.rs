@@ -216,6 +216,13 @@ fn log_eval(r: &EvalRecord, baselines: &Baselines) {
         g.gap,
         g.health
     );
+    if let (Some(top1), Some(top5)) = (g.top1, g.top5) {
+        tracing::info!(
+            "step {step}: next-token accuracy on valid: top-1 {:.2}%, top-5 {:.2}%",
+            100.0 * top1,
+            100.0 * top5
+        );
+    }
     let levels = baselines.compare(r.loss);
     if !levels.is_empty() {
         tracing::info!("step {step}: val {:.4} nats: {levels}", r.loss);

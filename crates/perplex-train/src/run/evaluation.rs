@@ -6,18 +6,19 @@ use std::time::Instant;
 use perplex_data::spread_batches;
 use perplex_model::Gpt;
 use perplex_monitor::{
-    EvalRecord, Judgement, NllSum, Observation, Reading, Sample, SignalKind, StopDecision,
+    EvalRecord, Judgement, NllSum, Observation, Reading, Sample, StopDecision, TopK,
 };
 
 use super::events::Event;
 use super::{Best, Run};
 use crate::TrainError;
-use crate::evaluate::{evaluate, evaluate_batches};
+use crate::evaluate::{evaluate_batches, score};
 use crate::generate::{SampleOptions, generate};
 
 /// What an evaluation measured before the monitor reads it.
 struct Measured {
     val: NllSum,
+    accuracy: TopK,
     train_eval: NllSum,
     samples: Vec<Sample>,
     seconds: f64,
@@ -41,14 +42,6 @@ impl Run<'_> {
             train_eval_loss: Some(measured.train_eval.mean()),
             samples: &measured.samples,
         });
-        if let Some(leak) = judgement
-            .verdict
-            .alarms
-            .iter_mut()
-            .find(|s| s.kind == SignalKind::LeakSuspected)
-        {
-            leak.evidence.push_str(&self.leak_citation);
-        }
         self.progress.eval_s += measured.seconds;
         self.progress.val_tokens = measured.val.tokens;
         if improved {
@@ -64,11 +57,12 @@ impl Run<'_> {
     fn measure(&self, model: &Gpt, step: u64) -> Measured {
         let started = Instant::now();
         let batch = self.config.train().eval_batch();
-        let val = evaluate(model, &self.data.valid, batch);
+        let val = score(model, &self.data.valid, batch);
         let train_eval = self.train_slice_loss(model, batch);
         let samples = self.samples(model, step);
         Measured {
-            val,
+            val: val.nll,
+            accuracy: val.accuracy,
             train_eval,
             samples,
             seconds: started.elapsed().as_secs_f64(),
@@ -104,6 +98,8 @@ impl Run<'_> {
                 health: judgement.health,
                 verdict: judgement.verdict,
                 samples: m.samples,
+                top1: Some(m.accuracy.top1_rate()),
+                top5: Some(m.accuracy.top5_rate()),
             },
         }
     }
@@ -118,7 +114,8 @@ impl Run<'_> {
     }
 
     /// Short generations from fixed prompts (three tokens at evenly spaced points of the
-    /// validation stream) with a fixed seed, for the repetition check.
+    /// validation stream) with a fixed seed and the configured temperature and top-k, for the
+    /// repetition check.
     fn samples(&self, model: &Gpt, step: u64) -> Vec<Sample> {
         let m = self.config.monitor();
         let valid = &self.data.valid;
@@ -127,8 +124,8 @@ impl Run<'_> {
         }
         let options = SampleOptions {
             max_tokens: m.sample_tokens,
-            temperature: 1.0,
-            top_k: Some(40),
+            temperature: m.sample_temperature,
+            top_k: (m.sample_top_k > 0).then_some(m.sample_top_k),
             seed: self.config.train().seed ^ step,
         };
         let text = |ids: &[u32]| self.data.tokenizer.decode(ids).replace('\n', " / ");

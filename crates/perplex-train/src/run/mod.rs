@@ -118,8 +118,6 @@ struct Run<'a> {
     trainer: Trainer,
     progress: Progress,
     observers: Observers,
-    /// What a `leak_suspected` signal quotes from the run's data check.
-    leak_citation: String,
     /// When this process started training, minus the wall time of earlier sessions.
     started: Instant,
     /// Early stopping's decision, once it has made one.
@@ -134,9 +132,12 @@ impl<'a> Run<'a> {
         device: &Device,
         shape: GptConfig,
         trainer: Trainer,
-        progress: Progress,
+        mut progress: Progress,
     ) -> Result<Self, TrainError> {
         let t = config.train();
+        progress
+            .monitor
+            .set_contamination(crate::data_check::contamination(dir));
         let started = Instant::now()
             .checked_sub(Duration::from_secs_f64(progress.wall_s))
             .unwrap_or_else(Instant::now);
@@ -149,7 +150,6 @@ impl<'a> Run<'a> {
             fingerprint: data.tokenizer.fingerprint()?,
             streams: data.fingerprints(),
             observers: Observers::open(dir, t.max_steps, trainer.steps_done())?,
-            leak_citation: crate::data_check::leak_citation(dir),
             device: format!("{device:?}"),
             config,
             data,

@@ -14,7 +14,10 @@ use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+mod levels;
+
+use levels::{draw_levels, levels, near_levels, y_range};
 
 /// Width and height of the picture, pixels.
 pub const SIZE: (u32, u32) = (1200, 900);
@@ -33,15 +36,33 @@ pub struct RunCurves<'a> {
 /// comparable, so only bits per character is drawn.
 pub fn draw(runs: &[RunCurves], same_tokenizer: bool, png: &Path, svg: &Path) -> Result<()> {
     register_font()?;
-    let area = BitMapBackend::new(png, SIZE).into_drawing_area();
-    draw_on(&area, runs, same_tokenizer)?;
-    area.present()
-        .map_err(|e| anyhow!("{}: {e}", png.display()))?;
+    let mut pixels = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
+    {
+        let area = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
+        draw_on(&area, runs, same_tokenizer)?;
+        area.present()
+            .map_err(|e| anyhow!("{}: {e}", png.display()))?;
+    }
+    write_png(png, &pixels).map_err(|e| anyhow!("{}: {e}", png.display()))?;
     let area = SVGBackend::new(svg, SIZE).into_drawing_area();
     draw_on(&area, runs, same_tokenizer)?;
     area.present()
         .map_err(|e| anyhow!("{}: {e}", svg.display()))?;
     Ok(())
+}
+
+/// Writes RGB `pixels` of [`SIZE`] as a PNG, compressed as far as the encoder goes (the
+/// default level left the pictures 30% larger; the docs' gallery keeps each under 200 KB).
+fn write_png(path: &Path, pixels: &[u8]) -> Result<(), png::EncodingError> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut encoder = png::Encoder::new(file, SIZE.0, SIZE.1);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Best);
+    encoder.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(pixels)?;
+    writer.finish()
 }
 
 fn register_font() -> Result<()> {
@@ -59,24 +80,6 @@ fn register_font() -> Result<()> {
 }
 
 type Area<DB> = DrawingArea<DB, Shift>;
-
-/// The baseline levels of `runs` to draw across the loss panels: each distinct uniform and
-/// unigram level (nats), with its name.
-fn levels(runs: &[RunCurves]) -> Vec<(&'static str, f64)> {
-    let mut levels: Vec<(&'static str, f64)> = Vec::new();
-    for b in runs.iter().filter_map(|r| r.history.baselines) {
-        for level in [("uniform", b.uniform), ("unigram", b.unigram)] {
-            if let (name, Some(v)) = level
-                && !levels
-                    .iter()
-                    .any(|&(n, w)| n == name && (w - v).abs() < 1e-9)
-            {
-                levels.push((name, v));
-            }
-        }
-    }
-    levels
-}
 
 fn draw_on<DB: DrawingBackend>(area: &Area<DB>, runs: &[RunCurves], same: bool) -> Result<()> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing the report: {e:?}");
@@ -181,25 +184,6 @@ enum Labels {
     Exp,
 }
 
-/// The y range over every finite value of the panels and every level, padded by 5% below and
-/// 25% above, where the signal onsets are named.
-fn y_range(panels: &[Panel], levels: &[(&str, f64)]) -> (f64, f64) {
-    let values = panels
-        .iter()
-        .flat_map(|p| p.main.iter().chain(p.extra.iter().flat_map(|e| e.iter())))
-        .map(|&(_, v)| v)
-        .chain(levels.iter().map(|&(_, v)| v))
-        .filter(|v| v.is_finite());
-    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
-    if !lo.is_finite() {
-        return (0.0, 1.0);
-    }
-    let pad = ((hi - lo) * 0.05).max(1e-3);
-    (lo - pad, hi + 5.0 * pad)
-}
-
 fn draw_panel<DB: DrawingBackend>(
     area: &Area<DB>,
     runs: &[RunCurves],
@@ -213,6 +197,7 @@ fn draw_panel<DB: DrawingBackend>(
     // Room on the right for the stop's label.
     let x_max = max_step.max(1) as f64 * 1.15;
     let x = 0f64..x_max;
+    let levels = &near_levels(panels, levels);
     let (lo, hi) = y_range(panels, levels);
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 16))
@@ -220,9 +205,16 @@ fn draw_panel<DB: DrawingBackend>(
         .x_label_area_size(36)
         .y_label_area_size(64)
         .build_cartesian_2d(x, lo..hi)?;
+    // A narrow perplexity range (a run near its floor) needs decimals to tell ticks apart.
+    let ppl_decimals = match hi - lo {
+        _ if lo.exp() >= 100.0 => 0,
+        d if d < 0.7 => 2,
+        d if d < 3.0 => 1,
+        _ => 0,
+    };
     let y_label = |v: &f64| match labels {
         Labels::Plain => format!("{v:.2}"),
-        Labels::Exp => format_ppl(v.exp(), 0),
+        Labels::Exp => format_ppl(v.exp(), ppl_decimals),
     };
     chart
         .configure_mesh()
@@ -234,40 +226,6 @@ fn draw_panel<DB: DrawingBackend>(
         .draw()?;
     draw_levels(&mut chart, levels, labels, x_max)?;
     draw_curves(&mut chart, runs, panels, (lo, hi))
-}
-
-/// The baseline levels: a dashed grey line across the panel each, named at its right end with
-/// its value (a perplexity on a perplexity panel).
-fn draw_levels<'a, DB>(
-    chart: &mut Chart<'a, DB>,
-    levels: &[(&str, f64)],
-    labels: Labels,
-    x_max: f64,
-) -> DrawResult<DB>
-where
-    DB: DrawingBackend + 'a,
-{
-    let grey = RGBColor(110, 110, 110);
-    let lowest = levels.iter().map(|l| l.1).fold(f64::INFINITY, f64::min);
-    for &(name, v) in levels {
-        let line = vec![(0.0, v), (x_max, v)];
-        chart.draw_series(DashedLineSeries::new(line, 8, 6, grey.stroke_width(2)))?;
-        let text = match (labels, name) {
-            (Labels::Plain, "uniform") => format!("uniform guess, ln V = {v:.2}"),
-            (Labels::Plain, _) => format!("{name} model, {v:.2}"),
-            (Labels::Exp, "uniform") => format!("uniform guess, ppl {:.0}", v.exp()),
-            (Labels::Exp, _) => format!("{name} model, ppl {:.0}", v.exp()),
-        };
-        // Named at the right end, clear of the legend and the curves' start: above the line,
-        // or below it for the lowest level, so two close levels keep their names apart.
-        let side = if v == lowest { VPos::Top } else { VPos::Bottom };
-        let font = ("sans-serif", 13)
-            .into_font()
-            .color(&grey)
-            .pos(Pos::new(HPos::Right, side));
-        chart.draw_series([Text::new(text, (x_max * 0.99, v), font)])?;
-    }
-    Ok(())
 }
 
 type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
