@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use perplex_train::bench::bench;
+use perplex_train::bench::{BenchPlan, BenchReport, bench};
 use perplex_train::{RunConfig, TrainData};
 
+use super::torch_peer::{Peer, PeerReport};
 use super::{device, ensure_corpus, print_json, shown};
 use crate::DataDirArg;
 
@@ -28,12 +29,33 @@ pub struct BenchArgs {
     /// Also time one full validation pass.
     #[arg(long)]
     pub eval: bool,
+    /// Passes over the step's matrix products timed alone, to compare the step with the
+    /// matrix library by itself (0: skip).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub matmul_passes: usize,
     /// Backend, as for `train`.
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also time the project's PyTorch peer (bench/torch_peer.py: the same model, data
+    /// conventions and protocol, same thread count), alternating with perplex, and print
+    /// the ratio of the medians. Needs python3 with torch.
+    #[arg(long)]
+    pub vs_pytorch: bool,
+    /// Rounds of the side-by-side: each runs perplex, then the peer.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub rounds: usize,
+    /// The Python interpreter for the peer.
+    #[arg(long, default_value = "python3", value_name = "PATH")]
+    pub python: String,
+    /// The peer's torch device (`cpu`, `cuda`), for a GPU side-by-side.
+    #[arg(long, default_value = "cpu")]
+    pub peer_device: String,
+    /// Train the peer through `torch.compile` instead of eagerly.
+    #[arg(long)]
+    pub peer_compile: bool,
     #[command(flatten)]
     pub data: DataDirArg,
 }
@@ -48,11 +70,99 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let dir = args.data.resolve();
     ensure_corpus(&dir)?;
     let data = TrainData::prepare(&dir, config.data())?;
-    let r = bench(&config, &data, &device, args.steps, args.warmup, args.eval)?;
+    let plan = BenchPlan {
+        steps: args.steps,
+        warmup: args.warmup,
+        eval: args.eval,
+        matmul: args.matmul_passes,
+    };
+    if args.vs_pytorch {
+        if config.data().tokenizer.is_some() {
+            anyhow::bail!(
+                "--vs-pytorch compares the word-level PTB setup; {} sets data.tokenizer, which \
+                 the PyTorch peer does not read",
+                shown(&args.config)
+            );
+        }
+        let peer = Peer {
+            python: args.python.clone(),
+            config: args.config.clone(),
+            overrides: args.overrides.clone(),
+            data_dir: dir.root().to_path_buf(),
+            threads: perplex_train::bench::Machine::this().threads,
+            device: args.peer_device.clone(),
+            compile: args.peer_compile,
+        };
+        let mut rounds = Vec::new();
+        for round in 1..=args.rounds.max(1) {
+            let ours = bench(&config, &data, &device, plan)?;
+            let theirs = peer.bench(args.steps, args.warmup)?;
+            if !args.json {
+                println!(
+                    "round {round}: perplex {:.0} tokens/s, PyTorch {:.0} tokens/s",
+                    ours.median_tokens_per_s, theirs.median_tokens_per_s
+                );
+            }
+            rounds.push((ours, theirs));
+        }
+        return side_by_side(&args, &rounds);
+    }
+    let r = bench(&config, &data, &device, plan)?;
     if args.json {
         print_json(&r);
         return Ok(());
     }
+    print_text(&args, &r);
+    Ok(())
+}
+
+/// The medians of alternating rounds and their ratio.
+fn side_by_side(args: &BenchArgs, rounds: &[(BenchReport, PeerReport)]) -> Result<()> {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ours = median(rounds.iter().map(|r| r.0.median_tokens_per_s).collect());
+    let theirs = median(rounds.iter().map(|r| r.1.median_tokens_per_s).collect());
+    let (last_ours, last_theirs) = &rounds[rounds.len() - 1];
+    if args.json {
+        let reports: Vec<_> = rounds
+            .iter()
+            .map(|(ours, theirs)| serde_json::json!({ "perplex": ours, "pytorch": theirs }))
+            .collect();
+        print_json(&serde_json::json!({
+            "rounds": reports,
+            "perplex_median_tokens_per_s": ours,
+            "pytorch_median_tokens_per_s": theirs,
+            "ratio": ours / theirs,
+        }));
+        return Ok(());
+    }
+    print_text(args, last_ours);
+    let compile = if args.peer_compile {
+        "torch.compile"
+    } else {
+        "eager"
+    };
+    println!(
+        "  PyTorch {} ({compile}, {} threads, {}): {:.2} cores busy, peak RSS {:.0} MiB",
+        last_theirs.torch,
+        last_theirs.threads,
+        args.peer_device,
+        last_theirs.cores_busy,
+        last_theirs.peak_rss_mib
+    );
+    println!(
+        "median of {} rounds: perplex {ours:.0} tokens/s, PyTorch {theirs:.0} tokens/s: \
+         perplex {:.2}× PyTorch",
+        rounds.len(),
+        ours / theirs
+    );
+    Ok(())
+}
+
+/// The report as text, one fact per line.
+fn print_text(args: &BenchArgs, r: &BenchReport) {
     println!(
         "{} on {}: {} params, {} tokens/step",
         shown(&args.config),
@@ -81,5 +191,26 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if let Some(rss) = r.peak_rss_mib {
         println!("  peak RSS {rss:.0} MiB");
     }
-    Ok(())
+    let m = &r.machine;
+    let busy = r
+        .cores_busy
+        .map(|c| format!("; {c:.2} cores busy on average during the timed steps"))
+        .unwrap_or_default();
+    println!(
+        "  machine: {} ({}), {} threads on {} logical CPUs{busy}",
+        m.cpu.as_deref().unwrap_or("CPU model unknown"),
+        m.simd,
+        m.threads,
+        m.logical_cpus
+    );
+    if let (Some(t), Some(share)) = (&r.matmul, r.matmul_share) {
+        println!(
+            "  matrix products alone: {:.3} s per step at {:.1} GFLOP/s = {:.0}% of the median \
+             step; the other {:.0}% is everything else",
+            t.seconds,
+            t.gflops,
+            100.0 * share,
+            100.0 * (1.0 - share).max(0.0)
+        );
+    }
 }

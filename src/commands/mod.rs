@@ -8,6 +8,7 @@ pub mod export;
 pub mod generate;
 pub mod report;
 pub mod tokenizer;
+pub mod torch_peer;
 pub mod train;
 pub mod watch;
 

@@ -5,8 +5,8 @@ use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, Linea
 use burn::tensor::{Device, Tensor};
 
 use crate::CausalSelfAttention;
-use crate::fused::{dropout, gelu};
-use crate::init::normal_linear;
+use crate::fused::{LAYER_NORM_EPSILON, dropout, gelu, layer_norm};
+use crate::init::{normal_linear, per_position};
 
 /// The position-wise MLP: `d → 4d`, exact (erf) GELU, `4d → d`.
 #[derive(Module, Debug)]
@@ -28,7 +28,7 @@ impl Mlp {
 
     /// `[batch, seq, d_model] → [batch, seq, d_model]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.fc2.forward(gelu(self.fc1.forward(x)))
+        per_position(&self.fc2, gelu(per_position(&self.fc1, x)))
     }
 }
 
@@ -53,9 +53,13 @@ impl Block {
     pub fn new(d_model: usize, heads: usize, dropout: f64, layers: usize, device: &Device) -> Self {
         let resid_std = 0.02 / (2.0 * layers as f64).sqrt();
         Self {
-            ln1: LayerNormConfig::new(d_model).init(device),
+            ln1: LayerNormConfig::new(d_model)
+                .with_epsilon(LAYER_NORM_EPSILON)
+                .init(device),
             attn: CausalSelfAttention::new(d_model, heads, resid_std, device),
-            ln2: LayerNormConfig::new(d_model).init(device),
+            ln2: LayerNormConfig::new(d_model)
+                .with_epsilon(LAYER_NORM_EPSILON)
+                .init(device),
             mlp: Mlp::new(d_model, resid_std, device),
             drop: DropoutConfig::new(dropout).init(),
         }
@@ -63,7 +67,7 @@ impl Block {
 
     /// `[batch, seq, d_model] → [batch, seq, d_model]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = x.clone() + dropout(&self.drop, self.attn.forward(self.ln1.forward(x)));
-        x.clone() + dropout(&self.drop, self.mlp.forward(self.ln2.forward(x)))
+        let x = x.clone() + dropout(&self.drop, self.attn.forward(layer_norm(&self.ln1, x)));
+        x.clone() + dropout(&self.drop, self.mlp.forward(layer_norm(&self.ln2, x)))
     }
 }

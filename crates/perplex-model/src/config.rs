@@ -73,7 +73,8 @@ impl GptConfig {
 
     /// Forward-and-backward FLOPs per trained token: 6 per weight-matrix parameter touched
     /// (the output projection included) plus the attention score and value products,
-    /// `6 · layers · ctx · d_model` (the PaLM appendix-B estimate, without the causal halving).
+    /// `6 · layers · ctx · d_model`: PaLM appendix B's `12 · layers · ctx · d_model`, halved
+    /// because a causal position attends on average to half the context.
     pub fn train_flops_per_token(&self) -> f64 {
         let (v, t, d, l) = (
             self.vocab_size as f64,

@@ -6,7 +6,7 @@ use burn::nn::{
 };
 use burn::tensor::{Device, Int, Tensor};
 
-use crate::fused::dropout;
+use crate::fused::{LAYER_NORM_EPSILON, dropout, layer_norm, linear};
 use crate::{Block, GptConfig, token_nll};
 
 /// A GPT-style decoder whose output projection is its token embedding, transposed.
@@ -45,7 +45,9 @@ impl GptConfig {
             blocks: (0..self.layers)
                 .map(|_| Block::new(self.d_model, self.heads, self.dropout, self.layers, device))
                 .collect(),
-            ln_f: LayerNormConfig::new(self.d_model).init(device),
+            ln_f: LayerNormConfig::new(self.d_model)
+                .with_epsilon(LAYER_NORM_EPSILON)
+                .init(device),
             ctx: self.ctx,
         }
     }
@@ -69,12 +71,11 @@ impl Gpt {
         for block in &self.blocks {
             x = block.forward(x);
         }
-        let x = self.ln_f.forward(x);
+        let x = layer_norm(&self.ln_f, x);
         let [_, _, d_model] = x.dims();
         let weight = self.tok_emb.weight.val();
         let vocab = weight.dims()[0];
-        x.reshape([batch * seq, d_model])
-            .matmul(weight.transpose())
+        linear(x.reshape([batch * seq, d_model]), weight.transpose(), None)
             .reshape([batch, seq, vocab])
     }
 

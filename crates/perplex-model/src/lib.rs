@@ -7,8 +7,8 @@
 //! Initialisation follows GPT-2 (and the PyTorch reference): weights N(0, 0.02), the two
 //! residual output projections N(0, 0.02/√(2·layers)), biases zero, LayerNorm (1, 0).
 //!
-//! On the CPU backend the cross-entropy, GELU and dropout run as fused kernels with
-//! hand-written backward passes (`fused`); elsewhere they are Burn's own ops.
+//! On the CPU backend the cross-entropy, GELU, dropout, attention and LayerNorm run as fused
+//! kernels with hand-written backward passes (`fused`); elsewhere they are Burn's own ops.
 
 mod attention;
 mod block;
@@ -16,12 +16,14 @@ mod config;
 mod fused;
 mod gpt;
 mod init;
+mod products;
 
 pub use attention::CausalSelfAttention;
 pub use block::{Block, Mlp};
 pub use config::{GptConfig, MemoryEstimate, ShapeError};
 pub use fused::token_nll;
 pub use gpt::Gpt;
+pub use products::{CpuProduct, Operand, StepProduct};
 
 /// Serialises the tests that seed or draw from the CPU backend's one global generator, so a
 /// test that checks reproducibility never sees another test's draws in between.

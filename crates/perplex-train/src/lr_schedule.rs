@@ -62,7 +62,7 @@ mod tests {
         }
     }
 
-    /// The reference schedule, written out as in `bench/torch_ref.py`.
+    /// The reference schedule, written out as in the PyTorch peer `bench/torch_peer.py`.
     fn reference(s: u64, c: &TrainConfig) -> f64 {
         if s < c.warmup_steps {
             return c.lr * (s + 1) as f64 / c.warmup_steps as f64;

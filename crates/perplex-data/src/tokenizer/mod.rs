@@ -2,7 +2,7 @@
 //!
 //! The default, for PTB, is word-level: the vocabulary comes from the train split alone, in
 //! order of first appearance, with `<eos>` added after the first line's words (the convention
-//! of the PyTorch reference in `bench/torch_ref.py`, so ids agree between the two). On PTB this
+//! of the PyTorch peer in `bench/torch_peer.py`, so ids agree between the two). On PTB this
 //! gives exactly 10,000 types. Words of other splits that train never saw map to `<unk>` and
 //! are counted as out of vocabulary.
 //!

@@ -32,7 +32,7 @@ pub(super) fn dense(t: FlexTensor) -> FlexTensor {
 }
 
 /// The elements of a dense tensor from [`dense`].
-fn values(t: &FlexTensor) -> &[f32] {
+pub(super) fn values(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>().expect("a dense f32 tensor")
 }
 
@@ -42,7 +42,7 @@ fn values_mut(t: &mut FlexTensor) -> &mut [f32] {
 }
 
 /// A tensor of `shape` holding `values`.
-fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
+pub(super) fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 

@@ -146,6 +146,91 @@ multiversion! {
     }
 }
 
+multiversion! {
+    /// Row `i` of causal attention scores → probabilities: a softmax over `row[..=i]` (the
+    /// positions up to and including `i`) and zeros after.
+    pub(crate) fn causal_softmax_row(row: &mut [f32], i: usize) {
+        let (seen, future) = row.split_at_mut(i + 1);
+        let max = seen.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        let mut sum = 0.0f32;
+        for x in seen.iter_mut() {
+            *x = exp(*x - max);
+            sum += *x;
+        }
+        let inverse = 1.0 / sum;
+        for x in seen.iter_mut() {
+            *x *= inverse;
+        }
+        future.fill(0.0);
+    }
+}
+
+multiversion! {
+    /// Row `i` of the scores' gradient, over the probabilities' gradient `grad`:
+    /// `scale · p ⊙ (grad − Σ grad ⊙ p)` on `..=i`, zeros after.
+    pub(crate) fn causal_softmax_backward_row(grad: &mut [f32], p: &[f32], i: usize, scale: f32) {
+        let (seen, future) = grad.split_at_mut(i + 1);
+        let dot: f32 = seen.iter().zip(p).map(|(g, p)| g * p).sum();
+        for (g, &p) in seen.iter_mut().zip(p) {
+            *g = scale * p * (*g - dot);
+        }
+        future.fill(0.0);
+    }
+}
+
+multiversion! {
+    /// One row of LayerNorm, `out = (x − mean) · rstd · gamma + beta` with
+    /// `rstd = 1 / √(var + epsilon)`; returns `(mean, rstd)` for the backward pass.
+    pub(crate) fn layer_norm_forward_row(
+        x: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        epsilon: f32,
+        out: &mut [f32],
+    ) -> (f32, f32) {
+        let n = x.len() as f32;
+        let mean = x.iter().sum::<f32>() / n;
+        let var = x.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / n;
+        let rstd = 1.0 / (var + epsilon).sqrt();
+        for (((o, &v), &g), &b) in out.iter_mut().zip(x).zip(gamma).zip(beta) {
+            *o = (v - mean) * rstd * g + b;
+        }
+        (mean, rstd)
+    }
+}
+
+multiversion! {
+    /// One row of LayerNorm's backward pass: `dx = rstd · (g − mean(g) − x̂ · mean(g ⊙ x̂))`
+    /// with `g = dy ⊙ gamma` and `x̂ = (x − mean) · rstd`; adds the row's share of the
+    /// parameters' gradients, `dy ⊙ x̂` and `dy`, into `dgamma` and `dbeta`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn layer_norm_backward_row(
+        x: &[f32],
+        dy: &[f32],
+        gamma: &[f32],
+        stats: (f32, f32),
+        dx: &mut [f32],
+        dgamma: &mut [f32],
+        dbeta: &mut [f32],
+    ) {
+        let (mean, rstd) = stats;
+        let n = x.len() as f32;
+        let (mut g_sum, mut gx_sum) = (0.0f32, 0.0f32);
+        for ((&v, &d), &w) in x.iter().zip(dy).zip(gamma) {
+            let g = d * w;
+            g_sum += g;
+            gx_sum += g * (v - mean) * rstd;
+        }
+        let (g_mean, gx_mean) = (g_sum / n, gx_sum / n);
+        for i in 0..x.len() {
+            let x_hat = (x[i] - mean) * rstd;
+            dx[i] = rstd * (dy[i] * gamma[i] - g_mean - x_hat * gx_mean);
+            dgamma[i] += dy[i] * x_hat;
+            dbeta[i] += dy[i];
+        }
+    }
+}
+
 /// Whether element `index` survives dropout under `seed`: a uniform 32-bit hash of the pair,
 /// compared with `drop_below` (the drop probability times 2^32).
 #[inline(always)]

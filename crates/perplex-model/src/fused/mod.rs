@@ -1,40 +1,52 @@
-//! Fused CPU kernels for the three element-wise hot spots of a training step.
+//! Fused CPU kernels for the hot spots of a training step outside the big matrix products.
 //!
 //! Profiling a ptb-small step on Burn's CPU backend showed the matrix multiplies running on
-//! both cores and everything between them on one: the softmax cross-entropy over the
+//! both cores and much of everything between them on one: the softmax cross-entropy over the
 //! 10,000-word vocabulary (a `[tokens, vocab]` log-softmax, a gather and their backward, each a
-//! full pass over 82 MB), the exact GELU (a scalar `erff` per element) and dropout (a ChaCha
-//! draw per element, then two multiplies). Here each is one parallel pass with its backward
-//! written by hand:
+//! full pass over 82 MB), the exact GELU (a scalar `erff` per element), dropout (a ChaCha draw
+//! per element, then two multiplies), and, under autodiff, attention and LayerNorm built from
+//! a dozen small ops each. Here each is one parallel pass with its backward written by hand:
 //!
 //! - [`token_nll`]: logsumexp per row forward; `g · (softmax − onehot)` backward, written over
 //!   the logits' own buffer. Nothing `[tokens, vocab]`-sized is allocated besides the logits.
 //! - [`gelu`]: `x · Φ(x)` with a vectorised erf; backward `Φ(x) + x · φ(x)`.
 //! - [`dropout`]: a mask hashed from (seed, element index), so the backward pass re-derives it
 //!   instead of storing it.
+//! - [`causal_attention`]: heads read in place from the packed `q | k | v` projection, one task
+//!   per sequence (`attention.rs`).
+//! - [`layer_norm`]: one pass per row each way (`layer_norm.rs`).
+//! - [`linear`]: one `gemm` per product with no zero-fill first, the bias folded into the
+//!   forward product (`linear.rs`).
 //!
 //! They run on the CPU backend only; on other devices the same functions fall back to Burn's
-//! own ops: the cross-entropy and GELU agree up to float rounding, while dropout there draws
-//! its masks from Burn's generator, so runs with dropout differ between devices.
+//! own ops: all but dropout agree up to float rounding, while dropout there draws its masks
+//! from Burn's generator, so runs with dropout differ between devices.
 
+mod attention;
+mod autodiff;
 mod flex;
 mod kernels;
+mod layer_norm;
+mod linear;
+pub(crate) mod matrix;
 
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::{FloatTensor, IntTensor};
-use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
-use burn::nn::Dropout;
+use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, backend_extension};
+use burn::nn::{Dropout, LayerNorm};
 use burn::tensor::activation::log_softmax;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{DType, Int, Tensor};
 
-use flex::{DropoutMask, NllState};
+use flex::DropoutMask;
+
+/// The `epsilon` of every LayerNorm in the model, added to the variance before the square
+/// root (PyTorch's and Burn's default).
+pub const LAYER_NORM_EPSILON: f64 = 1e-5;
 
 /// The fused ops, as a Burn backend extension: implemented for the CPU backend and for
-/// autodiff over it.
+/// autodiff over it (`autodiff.rs`).
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedOps: Backend {
     /// `[rows, vocab]` logits and `[rows]` target ids → `[rows]` negative log-likelihood, nats.
@@ -43,6 +55,23 @@ pub trait FusedOps: Backend {
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
     /// Zeroes each element with probability `prob` and scales the rest by `1 / (1 − prob)`.
     fn fused_dropout(x: FloatTensor<Self>, prob: f64) -> FloatTensor<Self>;
+    /// Causal attention of `heads` heads: `[batch, seq, 3·d]` packed queries, keys and values
+    /// → `[batch, seq, d]`.
+    fn fused_attention(qkv: FloatTensor<Self>, heads: usize) -> FloatTensor<Self>;
+    /// `[rows, d_in] · [d_in, d_out] + bias` → `[rows, d_out]` (the weight may be a view).
+    fn fused_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+    /// `[rows, d_in] · [d_in, d_out]` → `[rows, d_out]`, no bias (the weight may be a view).
+    fn fused_matmul(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// LayerNorm over the last dimension with scale `gamma` and shift `beta`.
+    fn fused_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
 }
 
 impl FusedOps for Flex {
@@ -57,90 +86,21 @@ impl FusedOps for Flex {
     fn fused_dropout(x: FlexTensor, prob: f64) -> FlexTensor {
         flex::dropout_forward(DropoutMask::draw(prob), x)
     }
-}
 
-/// The backward step of a one-input op: consumes the gradient of the op's output and, when the
-/// input is tracked, registers `backward(state, grad)` as the input's gradient.
-fn unary_backward<S>(
-    ops: Ops<S, 1>,
-    grads: &mut Gradients,
-    backward: impl FnOnce(S, FlexTensor) -> FlexTensor,
-) {
-    let grad = grads.consume::<Flex>(&ops.node);
-    if let [Some(parent)] = ops.parents {
-        grads.register::<Flex>(parent.id, backward(ops.state, grad));
-    }
-}
-
-/// Backward of [`FusedOps::fused_nll`]; keeps the logits, the targets and each row's
-/// logsumexp ([`NllState`]).
-#[derive(Debug)]
-struct NllBackward;
-
-impl Backward<Flex, 1> for NllBackward {
-    type State = NllState;
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        unary_backward(ops, grads, flex::nll_backward);
-    }
-}
-
-/// Backward of [`FusedOps::fused_gelu`]; keeps the input.
-#[derive(Debug)]
-struct GeluBackward;
-
-impl Backward<Flex, 1> for GeluBackward {
-    type State = FlexTensor;
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        unary_backward(ops, grads, |x, grad| flex::gelu_backward(&x, grad));
-    }
-}
-
-/// Backward of [`FusedOps::fused_dropout`]; keeps only the mask's seed.
-#[derive(Debug)]
-struct DropoutBackward;
-
-impl Backward<Flex, 1> for DropoutBackward {
-    type State = DropoutMask;
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        unary_backward(ops, grads, flex::dropout_backward);
-    }
-}
-
-/// Records a one-input op on the autodiff graph: `forward` computes the output and the state
-/// `op`'s backward step keeps (the state is dropped when the input is not tracked).
-fn record<C: CheckpointStrategy, O: Backward<Flex, 1>>(
-    op: O,
-    input: FloatTensor<Autodiff<Flex, C>>,
-    forward: impl FnOnce(FlexTensor) -> (O::State, FlexTensor),
-) -> FloatTensor<Autodiff<Flex, C>> {
-    match op.prepare::<C>([input.node()]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => {
-            let (state, output) = forward(input.into_primitive());
-            prep.finish(state, output)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(forward(input.into_primitive()).1),
-    }
-}
-
-impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
-    fn fused_nll(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {
-        record::<C, _>(NllBackward, logits, |logits| {
-            flex::nll_forward(logits, &targets)
-        })
+    fn fused_attention(qkv: FlexTensor, heads: usize) -> FlexTensor {
+        attention::attention_forward(qkv, heads).1
     }
 
-    fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        record::<C, _>(GeluBackward, x, flex::gelu_forward)
+    fn fused_linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        linear::linear_forward(x, weight, Some(bias)).1
     }
 
-    fn fused_dropout(x: FloatTensor<Self>, prob: f64) -> FloatTensor<Self> {
-        let mask = DropoutMask::draw(prob);
-        record::<C, _>(DropoutBackward, x, |x| {
-            (mask, flex::dropout_forward(mask, x))
-        })
+    fn fused_matmul(x: FlexTensor, weight: FlexTensor) -> FlexTensor {
+        linear::linear_forward(x, weight, None).1
+    }
+
+    fn fused_layer_norm(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor) -> FlexTensor {
+        layer_norm::layer_norm_forward(x, gamma, beta, LAYER_NORM_EPSILON as f32).1
     }
 }
 
@@ -196,159 +156,68 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
     ))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use burn::module::Module;
-    use burn::nn::DropoutConfig;
-    use burn::tensor::{Device, Distribution, TensorData};
-
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
+/// Causal self-attention of `heads` heads over packed queries, keys and values:
+/// `[batch, seq, 3·d_model] → [batch, seq, d_model]`, position `i` attending to `0..=i`,
+/// scores scaled by `1/√head_dim`.
+pub fn causal_attention(qkv: Tensor<3>, heads: usize) -> Tensor<3> {
+    if !fused_on(&qkv) {
+        return composed_causal_attention(qkv, heads);
     }
-
-    fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
-        assert_eq!(a.len(), b.len(), "{what}: lengths");
-        let worst = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max);
-        assert!(worst < tol, "{what}: worst difference {worst}");
-    }
-
-    fn random<const D: usize>(shape: [usize; D], scale: f64, device: &Device) -> Tensor<D> {
-        Tensor::random(shape, Distribution::Normal(0.0, scale), device)
-    }
-
-    #[test]
-    fn the_fused_nll_and_its_gradient_match_log_softmax_and_gather() {
-        let _rng = crate::device_rng_lock();
-        let device = Device::flex().autodiff();
-        device.seed(5);
-        let (batch, seq, vocab) = (3, 5, 1_000);
-        let logits = random([batch, seq, vocab], 3.0, &device).require_grad();
-        let ids: Vec<i64> = (0..(batch * seq) as i64)
-            .map(|i| i * 67 % vocab as i64)
-            .collect();
-        let targets = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, seq]), &device);
-        // Unequal weights per token, so the test also covers the incoming gradient's scaling.
-        let weights = random([batch, seq], 1.0, &device);
-
-        let fused = token_nll(logits.clone(), targets.clone());
-        let composed = composed_token_nll(logits.clone(), targets);
-        assert_close(
-            &values(fused.clone()),
-            &values(composed.clone()),
-            1e-5,
-            "nll",
-        );
-
-        let grad_fused = logits
-            .grad(&(fused * weights.clone()).sum().backward())
-            .unwrap();
-        let grad_composed = logits.grad(&(composed * weights).sum().backward()).unwrap();
-        assert_close(
-            &values(grad_fused),
-            &values(grad_composed),
-            1e-6,
-            "∂/∂logits",
-        );
-    }
-
-    #[test]
-    fn the_fused_nll_without_autodiff_gives_the_same_numbers() {
-        let _rng = crate::device_rng_lock();
-        let device = Device::flex();
-        device.seed(9);
-        let logits = random([2, 4, 300], 2.0, &device);
-        let targets = Tensor::<2, Int>::from_data(
-            TensorData::new(vec![0i64, 299, 5, 7, 150, 1, 2, 3], [2, 4]),
-            &device,
-        );
-        let fused = values(token_nll(logits.clone(), targets.clone()));
-        let composed = values(composed_token_nll(logits, targets));
-        assert_close(&fused, &composed, 1e-5, "nll");
-    }
-
-    #[test]
-    fn a_nan_logit_gives_a_nan_loss() {
-        let _rng = crate::device_rng_lock();
-        let device = Device::flex();
-        let mut raw = vec![0.1f32; 2 * 50];
-        raw[73] = f32::NAN;
-        let logits = Tensor::<3>::from_data(TensorData::new(raw, [1, 2, 50]), &device);
-        let targets = Tensor::<2, Int>::from_data(TensorData::new(vec![3i64, 4], [1, 2]), &device);
-        let nll = values(token_nll(logits, targets));
-        assert!(nll[0].is_finite() && nll[1].is_nan(), "{nll:?}");
-    }
-
-    #[test]
-    fn the_fused_gelu_and_its_gradient_match_burns() {
-        let _rng = crate::device_rng_lock();
-        let device = Device::flex().autodiff();
-        device.seed(6);
-        let x = random([4, 7, 300], 2.0, &device).require_grad();
-        let weights = random([4, 7, 300], 1.0, &device);
-        let fused = gelu(x.clone());
-        let reference = burn::tensor::activation::gelu(x.clone());
-        assert_close(
-            &values(fused.clone()),
-            &values(reference.clone()),
-            2e-6,
-            "gelu",
-        );
-        let grad_fused = x.grad(&(fused * weights.clone()).sum().backward()).unwrap();
-        let grad_reference = x.grad(&(reference * weights).sum().backward()).unwrap();
-        assert_close(
-            &values(grad_fused),
-            &values(grad_reference),
-            2e-5,
-            "∂gelu/∂x",
-        );
-    }
-
-    #[test]
-    fn fused_dropout_drops_its_share_scales_the_rest_and_routes_the_gradient_through_the_mask() {
-        let _rng = crate::device_rng_lock();
-        let device = Device::flex().autodiff();
-        device.seed(7);
-        let layer = DropoutConfig::new(0.25).init();
-        let x = Tensor::<2>::ones([64, 1_000], &device).require_grad();
-        let y = dropout(&layer, x.clone());
-        let out = values(y.clone());
-        let kept = out.iter().filter(|&&v| v != 0.0).count() as f64 / out.len() as f64;
-        assert!((kept - 0.75).abs() < 0.01, "kept share {kept}");
-        assert!(
-            out.iter()
-                .all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-6)
-        );
-        // ∂Σy/∂x is the mask times the scale: exactly y, since x is all ones.
-        let grad = values(x.grad(&y.sum().backward()).unwrap());
-        assert_eq!(grad, out);
-    }
-
-    #[test]
-    fn fused_dropout_follows_the_device_seed() {
-        let _rng = crate::device_rng_lock();
-        let device = Device::flex().autodiff();
-        let layer = DropoutConfig::new(0.5).init();
-        let draw = |seed| {
-            device.seed(seed);
-            values(dropout(&layer, Tensor::<2>::ones([8, 100], &device)))
-        };
-        assert_eq!(draw(1), draw(1));
-        assert_ne!(draw(1), draw(2));
-    }
-
-    #[test]
-    fn dropout_is_the_identity_without_autodiff_or_when_frozen() {
-        let _rng = crate::device_rng_lock();
-        let layer = DropoutConfig::new(0.5).init();
-        let plain = Tensor::<2>::ones([4, 50], &Device::flex());
-        assert_eq!(values(dropout(&layer, plain)), vec![1.0; 200]);
-        let frozen = layer.freeze();
-        let tracked = Tensor::<2>::ones([4, 50], &Device::flex().autodiff());
-        assert_eq!(values(dropout(&frozen, tracked)), vec![1.0; 200]);
-    }
+    Tensor::from_dispatch(<Dispatch as FusedOps>::fused_attention(
+        qkv.into_dispatch(),
+        heads,
+    ))
 }
+
+/// [`causal_attention`] from Burn's own ops: split the heads out, Burn's `attention` with
+/// `is_causal`, heads back side by side.
+fn composed_causal_attention(qkv: Tensor<3>, heads: usize) -> Tensor<3> {
+    let [batch, seq, width] = qkv.dims();
+    let d_model = width / 3;
+    let split = |part: usize| {
+        qkv.clone()
+            .narrow(2, part * d_model, d_model)
+            .reshape([batch, seq, heads, d_model / heads])
+            .swap_dims(1, 2)
+    };
+    let options = AttentionModuleOptions {
+        scale: None,
+        softcap: None,
+        is_causal: true,
+    };
+    let y = attention(split(0), split(1), split(2), None, None, options);
+    y.swap_dims(1, 2).reshape([batch, seq, d_model])
+}
+
+/// `x · weight + bias` for `[rows, d_in]` rows and a `[d_in, d_out]` weight (Burn's layout;
+/// a transposed view works, as for the tied output projection).
+pub fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
+    if !fused_on(&x) {
+        let y = x.matmul(weight);
+        return match bias {
+            Some(bias) => y + bias.unsqueeze(),
+            None => y,
+        };
+    }
+    let (x, weight) = (x.into_dispatch(), weight.into_dispatch());
+    Tensor::from_dispatch(match bias {
+        Some(bias) => <Dispatch as FusedOps>::fused_linear(x, weight, bias.into_dispatch()),
+        None => <Dispatch as FusedOps>::fused_matmul(x, weight),
+    })
+}
+
+/// `ln` applied to `x` over its last dimension. `ln` must have been made with
+/// [`LAYER_NORM_EPSILON`] (its epsilon is private to Burn, so the fused path assumes it).
+pub fn layer_norm<const D: usize>(ln: &LayerNorm, x: Tensor<D>) -> Tensor<D> {
+    let Some(beta) = ln.beta.as_ref().filter(|_| fused_on(&x)) else {
+        return ln.forward(x);
+    };
+    Tensor::from_dispatch(<Dispatch as FusedOps>::fused_layer_norm(
+        x.into_dispatch(),
+        ln.gamma.val().into_dispatch(),
+        beta.val().into_dispatch(),
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,8 @@
-//! Timing training steps: steady-state throughput after warm-up, and one validation pass.
+//! Timing training steps: steady-state throughput after warm-up, the machine and how busy
+//! its cores were, the matrix library alone on the same shapes, and one validation pass.
+
+mod machine;
+mod replay;
 
 use std::time::Instant;
 
@@ -11,9 +15,14 @@ use crate::data::TrainData;
 use crate::evaluate::evaluate;
 use crate::trainer::Trainer;
 
+pub use machine::{CoreMeter, Machine};
+pub use replay::{ProductTiming, TimedProduct, time_products};
+
 /// What `perplex bench` measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
+    /// Where it ran: CPU model, vector extension, threads.
+    pub machine: Machine,
     /// Timed training steps.
     pub steps: usize,
     /// Untimed warm-up steps before them.
@@ -36,26 +45,51 @@ pub struct BenchReport {
     pub flops_per_token: f64,
     /// Achieved model GFLOP/s at the median step time.
     pub gflops: f64,
+    /// Average busy cores over the timed steps (CPU seconds / wall seconds; `None` where the
+    /// OS does not report CPU time). Well under the thread count means serial work.
+    pub cores_busy: Option<f64>,
+    /// The step's matrix products timed alone (`None` when not asked for).
+    pub matmul: Option<ProductTiming>,
+    /// Share of the median step the products take alone, `matmul.seconds / median`: the
+    /// rest of the step is everything else (element-wise kernels, copies, bookkeeping).
+    pub matmul_share: Option<f64>,
     /// Seconds of one full validation pass, if asked for.
     pub eval_s: Option<f64>,
     /// Tokens that validation pass predicted.
     pub eval_tokens: Option<u64>,
-    /// Peak resident memory of the process, MiB (Linux only).
+    /// Peak resident memory of the process while training and validating, MiB (Linux only).
     pub peak_rss_mib: Option<f64>,
     /// Loss of the last timed step, nats (a sanity check that training happened).
     pub last_loss: f64,
 }
 
-/// Times `steps` training steps after `warmup` untimed ones, and optionally one full
-/// validation pass, on `device` with `config`'s shape.
+/// What to time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BenchPlan {
+    /// Timed training steps.
+    pub steps: usize,
+    /// Untimed steps before them.
+    pub warmup: usize,
+    /// Also time one full validation pass.
+    pub eval: bool,
+    /// Also time the step's matrix products alone (that many passes; 0 = not at all).
+    pub matmul: usize,
+}
+
+/// Times `plan.steps` training steps after `plan.warmup` untimed ones on `device` with
+/// `config`'s shape, and what else `plan` asks for.
 pub fn bench(
     config: &RunConfig,
     data: &TrainData,
     device: &Device,
-    steps: usize,
-    warmup: usize,
-    with_eval: bool,
+    plan: BenchPlan,
 ) -> Result<BenchReport, TrainError> {
+    let BenchPlan {
+        steps,
+        warmup,
+        eval: with_eval,
+        matmul,
+    } = plan;
     let shape = config.model().shape(data.tokenizer.vocab_size())?;
     crate::memory::check(
         &shape,
@@ -63,16 +97,8 @@ pub fn bench(
         crate::memory::available_bytes(),
     )?;
     let mut trainer = Trainer::new(config, &shape, data.train.len(), device)?;
-    for _ in 0..warmup {
-        trainer.step(&data.train);
-    }
-    let mut times = Vec::with_capacity(steps);
-    let mut last_loss = f64::NAN;
-    for _ in 0..steps {
-        let started = Instant::now();
-        last_loss = trainer.step(&data.train).loss;
-        times.push(started.elapsed().as_secs_f64());
-    }
+    let timed = time_steps(&mut trainer, &data.train, steps, warmup);
+    let (times, last_loss, cores_busy) = (timed.seconds, timed.last_loss, timed.cores_busy);
     let tokens_per_step = trainer.tokens_per_step() as usize;
     let total: f64 = times.iter().sum();
     let mut sorted = times.clone();
@@ -88,7 +114,21 @@ pub fn bench(
     } else {
         (None, None)
     };
+    drop(trainer);
+    // Before the products are replayed: their operands are not part of training.
+    let peak_rss_mib = peak_rss_mib();
+    let matmul = (matmul > 0).then(|| {
+        time_products(
+            &shape.step_products(config.train().batch_size),
+            device,
+            matmul,
+        )
+    });
     Ok(BenchReport {
+        machine: Machine::this(),
+        cores_busy,
+        matmul_share: matmul.as_ref().map(|m| m.seconds / median),
+        matmul,
         steps,
         warmup,
         tokens_per_step,
@@ -102,9 +142,39 @@ pub fn bench(
         gflops: flops_per_token * median_tokens_per_s / 1e9,
         eval_s,
         eval_tokens,
-        peak_rss_mib: peak_rss_mib(),
+        peak_rss_mib,
         last_loss,
     })
+}
+
+/// What [`time_steps`] measured.
+struct TimedSteps {
+    /// Seconds of each timed step.
+    seconds: Vec<f64>,
+    /// Loss of the last one, nats.
+    last_loss: f64,
+    /// Average busy cores over them.
+    cores_busy: Option<f64>,
+}
+
+/// `warmup` untimed steps, then `steps` steps timed one by one.
+fn time_steps(trainer: &mut Trainer, train: &[u32], steps: usize, warmup: usize) -> TimedSteps {
+    for _ in 0..warmup {
+        trainer.step(train);
+    }
+    let mut seconds = Vec::with_capacity(steps);
+    let mut last_loss = f64::NAN;
+    let meter = CoreMeter::start();
+    for _ in 0..steps {
+        let started = Instant::now();
+        last_loss = trainer.step(train).loss;
+        seconds.push(started.elapsed().as_secs_f64());
+    }
+    TimedSteps {
+        seconds,
+        last_loss,
+        cores_busy: meter.cores_busy(),
+    }
 }
 
 /// Peak resident set size of this process in MiB, from `/proc/self/status` (`VmHWM`).

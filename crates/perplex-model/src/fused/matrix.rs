@@ -1,0 +1,147 @@
+//! Matrix products through `gemm` (the library Burn's CPU backend uses) on matrices that lie
+//! anywhere inside a slice, at any row and column strides: heads inside a packed projection,
+//! transposes without a copy.
+
+use std::mem::MaybeUninit;
+
+/// A matrix inside a slice: element `(i, j)` sits at `offset + i·row + j·col`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Strided {
+    /// Index of element `(0, 0)`.
+    pub offset: usize,
+    /// Distance between rows, elements.
+    pub row: usize,
+    /// Distance between columns, elements.
+    pub col: usize,
+}
+
+impl Strided {
+    /// Row-major rows `row` apart, starting at `offset`.
+    pub fn rows(offset: usize, row: usize) -> Self {
+        Self {
+            offset,
+            row,
+            col: 1,
+        }
+    }
+
+    /// The transpose: the same elements, rows and columns swapped.
+    pub fn t(self) -> Self {
+        Self {
+            offset: self.offset,
+            row: self.col,
+            col: self.row,
+        }
+    }
+
+    /// Whether a `rows × cols` matrix of this layout lies inside `len` elements.
+    fn fits(&self, rows: usize, cols: usize, len: usize) -> bool {
+        rows == 0 || cols == 0 || self.offset + (rows - 1) * self.row + (cols - 1) * self.col < len
+    }
+}
+
+/// Who runs a product: the calling thread (the caller already splits the work), or the whole
+/// rayon pool through gemm's own split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Threads {
+    /// This thread only.
+    One,
+    /// Every thread of the pool.
+    Pool,
+}
+
+/// `dst ← scale · lhs · rhs` for an `[m, k]` by `[k, n]` product; `dst ← dst + lhs · rhs`
+/// when `accumulate` (then `scale` must be 1).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul(
+    [m, k, n]: [usize; 3],
+    scale: f32,
+    (dst, d): (&mut [f32], Strided),
+    (lhs, l): (&[f32], Strided),
+    (rhs, r): (&[f32], Strided),
+    accumulate: bool,
+    threads: Threads,
+) {
+    assert!(d.fits(m, n, dst.len()), "product output out of bounds");
+    // SAFETY: `dst` is an initialised, exclusively borrowed slice and `d` lies inside it.
+    unsafe {
+        gemm_into(
+            [m, k, n],
+            scale,
+            (dst.as_mut_ptr(), d),
+            (lhs, l),
+            (rhs, r),
+            accumulate,
+            threads,
+        )
+    }
+}
+
+/// `dst ← lhs · rhs` into memory not yet written: afterwards every element of the `m × n`
+/// matrix `d` is initialised.
+pub(crate) fn matmul_uninit(
+    [m, k, n]: [usize; 3],
+    (dst, d): (&mut [MaybeUninit<f32>], Strided),
+    (lhs, l): (&[f32], Strided),
+    (rhs, r): (&[f32], Strided),
+    threads: Threads,
+) {
+    assert!(d.fits(m, n, dst.len()), "product output out of bounds");
+    // SAFETY: `d` lies inside `dst`, which is exclusively borrowed; gemm without `accumulate`
+    // writes every output element and reads none.
+    unsafe {
+        let dst = dst.as_mut_ptr().cast::<f32>();
+        gemm_into([m, k, n], 1.0, (dst, d), (lhs, l), (rhs, r), false, threads)
+    }
+}
+
+/// # Safety
+/// `dst` must be valid for writes (and reads, when `accumulate`) of the `m × n` matrix `d`,
+/// and must not overlap `lhs` or `rhs`.
+unsafe fn gemm_into(
+    [m, k, n]: [usize; 3],
+    scale: f32,
+    (dst, d): (*mut f32, Strided),
+    (lhs, l): (&[f32], Strided),
+    (rhs, r): (&[f32], Strided),
+    accumulate: bool,
+    threads: Threads,
+) {
+    assert!(
+        l.fits(m, k, lhs.len()) && r.fits(k, n, rhs.len()),
+        "product input out of bounds"
+    );
+    assert!(
+        !accumulate || scale == 1.0,
+        "accumulating products take no scale"
+    );
+    let parallelism = match threads {
+        Threads::One => gemm::Parallelism::None,
+        Threads::Pool => gemm::Parallelism::Rayon(0),
+    };
+    // SAFETY: both inputs lie inside their slices (checked above), the output as the caller
+    // promises; gemm touches only those elements.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.add(d.offset),
+            d.col as isize,
+            d.row as isize,
+            accumulate,
+            lhs.as_ptr().add(l.offset),
+            l.col as isize,
+            l.row as isize,
+            rhs.as_ptr().add(r.offset),
+            r.col as isize,
+            r.row as isize,
+            1.0,
+            scale,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! The matrix library alone on one step's shapes: how fast the products could go with nothing
+//! around them, and so how much of a step is matrix work and how much everything else.
+//!
+//! On the CPU the products run exactly as the model's fused kernels run them (`gemm` over the
+//! pool, attention's small products one task each), with operands and outputs allocated
+//! once; on other devices through Burn's matmul.
+
+use std::time::Instant;
+
+use burn::backend::DispatchDevice;
+use burn::tensor::{Device, Distribution, Tensor};
+use perplex_model::{CpuProduct, Operand, StepProduct};
+use serde::{Deserialize, Serialize};
+
+/// How long the matrix products of one training step take by themselves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProductTiming {
+    /// Seconds for all of one step's products: the median of the passes.
+    pub seconds: f64,
+    /// Floating-point operations of one step's products.
+    pub flops: f64,
+    /// `flops / seconds`, in GFLOP/s.
+    pub gflops: f64,
+    /// Each product on its own, in the order of [`perplex_model::GptConfig::step_products`].
+    pub products: Vec<TimedProduct>,
+}
+
+/// One line of [`ProductTiming`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimedProduct {
+    /// The product and its shape.
+    #[serde(flatten)]
+    pub product: StepProduct,
+    /// Seconds per step (all its calls), median of the passes.
+    pub seconds: f64,
+    /// GFLOP/s it reached.
+    pub gflops: f64,
+}
+
+/// Runs every product of `products` with random operands laid out as the step lays them out,
+/// once untimed and then `passes` times, on `device` without autodiff.
+pub fn time_products(products: &[StepProduct], device: &Device, passes: usize) -> ProductTiming {
+    let device = device.clone().without_autodiff();
+    let passes = passes.max(1);
+    let mut times = vec![Vec::with_capacity(passes); products.len()];
+    for pass in 0..=passes {
+        for (product, times) in products.iter().zip(&mut times) {
+            let seconds = time_one(product, &device);
+            if pass > 0 {
+                times.push(seconds);
+            }
+        }
+    }
+    let timed: Vec<TimedProduct> = products
+        .iter()
+        .zip(times)
+        .map(|(product, times)| {
+            let seconds = median(times);
+            TimedProduct {
+                gflops: product.flops() / seconds / 1e9,
+                product: product.clone(),
+                seconds,
+            }
+        })
+        .collect();
+    let seconds: f64 = timed.iter().map(|p| p.seconds).sum();
+    let flops: f64 = products.iter().map(StepProduct::flops).sum();
+    ProductTiming {
+        seconds,
+        flops,
+        gflops: flops / seconds / 1e9,
+        products: timed,
+    }
+}
+
+/// Seconds for the `calls` calls of one product (operands made beforehand, untimed).
+fn time_one(product: &StepProduct, device: &Device) -> f64 {
+    if matches!(device.as_dispatch(), DispatchDevice::Flex(_)) {
+        let mut cpu = CpuProduct::new(product);
+        let started = Instant::now();
+        cpu.run();
+        return started.elapsed().as_secs_f64();
+    }
+    let StepProduct { m, k, n, batch, .. } = *product;
+    let lhs = operand([batch, m, k], product.lhs, device);
+    let rhs = operand([batch, k, n], product.rhs, device);
+    if batch == 1 {
+        // One matrix: the plain two-dimensional product the model's layers run.
+        let (lhs, rhs) = (lhs.squeeze_dim::<2>(0), rhs.squeeze_dim::<2>(0));
+        return timed(device, product.calls, || {
+            drop(lhs.clone().matmul(rhs.clone()))
+        });
+    }
+    timed(device, product.calls, || {
+        drop(lhs.clone().matmul(rhs.clone()))
+    })
+}
+
+/// Seconds for `calls` runs of `run`, the device drained before and after.
+fn timed(device: &Device, calls: usize, run: impl Fn()) -> f64 {
+    let _ = device.sync();
+    let started = Instant::now();
+    for _ in 0..calls {
+        run();
+    }
+    let _ = device.sync();
+    started.elapsed().as_secs_f64()
+}
+
+/// A random `[batch, rows, cols]` operand, stored transposed when `layout` says so.
+fn operand([batch, rows, cols]: [usize; 3], layout: Operand, device: &Device) -> Tensor<3> {
+    let normal = Distribution::Normal(0.0, 1.0);
+    match layout {
+        Operand::RowMajor => Tensor::random([batch, rows, cols], normal, device),
+        Operand::Transposed => Tensor::random([batch, cols, rows], normal, device).swap_dims(1, 2),
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perplex_model::GptConfig;
+
+    #[test]
+    fn every_product_is_timed_and_the_total_is_their_sum() {
+        let config = GptConfig {
+            vocab_size: 300,
+            ctx: 16,
+            layers: 2,
+            heads: 2,
+            d_model: 32,
+            dropout: 0.0,
+        };
+        let products = config.step_products(4);
+        let timing = time_products(&products, &Device::flex(), 3);
+        assert_eq!(timing.products.len(), products.len());
+        assert!(timing.products.iter().all(|p| p.seconds > 0.0));
+        let sum: f64 = timing.products.iter().map(|p| p.seconds).sum();
+        assert!((sum - timing.seconds).abs() < 1e-12);
+        let flops: f64 = products.iter().map(StepProduct::flops).sum();
+        assert!((timing.gflops - flops / timing.seconds / 1e9).abs() < 1e-9);
+    }
+}
