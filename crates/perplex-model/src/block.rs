@@ -5,7 +5,7 @@ use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, Linea
 use burn::tensor::{Device, Tensor};
 
 use crate::CausalSelfAttention;
-use crate::fused::{LAYER_NORM_EPSILON, dropout, gelu, layer_norm};
+use crate::fused::{LAYER_NORM_EPSILON, dropout, gelu, layer_norm, residual_add};
 use crate::init::{normal_linear, per_position};
 
 /// The position-wise MLP: `d → 4d`, exact (erf) GELU, `4d → d`.
@@ -67,7 +67,15 @@ impl Block {
 
     /// `[batch, seq, d_model] → [batch, seq, d_model]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = x.clone() + dropout(&self.drop, self.attn.forward(layer_norm(&self.ln1, x)));
-        x.clone() + dropout(&self.drop, self.mlp.forward(layer_norm(&self.ln2, x)))
+        let attn = dropout(
+            &self.drop,
+            self.attn.forward(layer_norm(&self.ln1, x.clone())),
+        );
+        let x = residual_add(x, attn);
+        let mlp = dropout(
+            &self.drop,
+            self.mlp.forward(layer_norm(&self.ln2, x.clone())),
+        );
+        residual_add(x, mlp)
     }
 }

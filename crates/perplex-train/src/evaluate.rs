@@ -3,7 +3,7 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use perplex_data::{TokenBatch, eval_batches};
 use perplex_model::Gpt;
-use perplex_model::token_nll;
+use perplex_model::{logits_above_target, token_nll};
 use perplex_monitor::averaging::TokenLosses;
 use perplex_monitor::{NllSum, TopK};
 
@@ -98,23 +98,6 @@ fn for_each_batch(
             .expect("the NLL of a float model is a float tensor");
         visit(&nll, &above.unwrap_or_default());
     }
-}
-
-/// For each target, how many of its row's logits are strictly greater than its own.
-fn logits_above_target(logits: Tensor<3>, targets: Tensor<2, Int>) -> Vec<u64> {
-    let [batch, seq, vocab] = logits.dims();
-    let target = logits
-        .clone()
-        .gather(2, targets.unsqueeze_dim::<3>(2))
-        .expand([batch, seq, vocab]);
-    let counts = logits.greater(target).float().sum_dim(2);
-    counts
-        .into_data()
-        .try_to_vec::<f32>()
-        .expect("a float tensor")
-        .into_iter()
-        .map(|c| c as u64)
-        .collect()
 }
 
 #[cfg(test)]

@@ -66,6 +66,32 @@ impl Backward<Flex, 1> for DropoutBackward {
     }
 }
 
+/// Backward of [`FusedOps::fused_rank`]: a count has no gradient, so nothing flows back.
+#[derive(Debug)]
+struct RankBackward;
+
+impl Backward<Flex, 1> for RankBackward {
+    type State = ();
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let _ = grads.consume::<Flex>(&ops.node);
+    }
+}
+
+/// Backward of [`FusedOps::fused_add`]: both inputs receive the output's gradient unchanged.
+#[derive(Debug)]
+struct AddBackward;
+
+impl Backward<Flex, 2> for AddBackward {
+    type State = ();
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<Flex>(&ops.node);
+        let parents = ops.parents.map(|p| p.map(|p| p.id));
+        register(grads, parents, [grad.clone(), grad]);
+    }
+}
+
 /// Backward of [`FusedOps::fused_attention`]; keeps the packed projection and the
 /// probabilities ([`AttentionState`]).
 #[derive(Debug)]
@@ -167,6 +193,21 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
 
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         record::<C, _>(GeluBackward, x, flex::gelu_forward)
+    }
+
+    fn fused_rank(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {
+        record::<C, _>(RankBackward, logits, |logits| {
+            ((), flex::rank_forward(logits, &targets))
+        })
+    }
+
+    fn fused_add(residual: FloatTensor<Self>, branch: FloatTensor<Self>) -> FloatTensor<Self> {
+        let nodes = [residual.node(), branch.node()];
+        let sum = flex::add_forward(residual.into_primitive(), branch.into_primitive());
+        match AddBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((), sum),
+            OpsKind::UnTracked(prep) => prep.finish(sum),
+        }
     }
 
     fn fused_dropout(x: FloatTensor<Self>, prob: f64) -> FloatTensor<Self> {

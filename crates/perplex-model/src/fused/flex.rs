@@ -127,6 +127,45 @@ pub(super) fn nll_backward(state: NllState, grad: FlexTensor) -> FlexTensor {
     logits
 }
 
+/// For each row of `[rows, vocab]` logits, how many logits are strictly greater than the
+/// target's: 0 when the target is the model's first guess. As `f32` (exact below 2^24).
+pub(super) fn rank_forward(logits: FlexTensor, targets: &FlexTensor) -> FlexTensor {
+    let logits = dense(logits);
+    let [rows, vocab] = logits.layout().shape().dims::<2>();
+    let targets = target_ids(targets, vocab);
+    assert_eq!(targets.len(), rows, "one target per row of logits");
+    let mut above = vec![0.0f32; rows];
+    above
+        .par_iter_mut()
+        .zip(values(&logits).par_chunks(vocab))
+        .zip(targets.par_iter())
+        .for_each(|((above, row), &target)| {
+            *above = kernels::count_above(row, row[target as usize]) as f32;
+        });
+    tensor(above, Shape::new([rows]))
+}
+
+/// `residual + branch`, element-wise over equal shapes, written over `branch`'s buffer when
+/// nothing else holds it (the residual stream itself is usually still needed).
+pub(super) fn add_forward(residual: FlexTensor, branch: FlexTensor) -> FlexTensor {
+    let residual = dense(residual);
+    let mut sum = dense(branch);
+    assert_eq!(
+        residual.layout().shape(),
+        sum.layout().shape(),
+        "a residual add of two different shapes"
+    );
+    values_mut(&mut sum)
+        .par_chunks_mut(CHUNK)
+        .zip(values(&residual).par_chunks(CHUNK))
+        .for_each(|(sum, residual)| {
+            for (s, &r) in sum.iter_mut().zip(residual) {
+                *s += r;
+            }
+        });
+    sum
+}
+
 /// Exact GELU of `x`, into a new tensor; returns the (dense) input too, which the backward
 /// pass needs.
 pub(super) fn gelu_forward(x: FlexTensor) -> (FlexTensor, FlexTensor) {

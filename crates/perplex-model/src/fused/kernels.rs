@@ -117,6 +117,13 @@ multiversion! {
 }
 
 multiversion! {
+    /// How many elements of `row` are strictly greater than `value`.
+    pub(crate) fn count_above(row: &[f32], value: f32) -> u32 {
+        row.iter().map(|&x| u32::from(x > value)).sum()
+    }
+}
+
+multiversion! {
     /// Overwrites a row of logits with `scale · softmax`, given the row's `logsumexp`.
     pub(crate) fn nll_backward_row(row: &mut [f32], logsumexp: f32, scale: f32) {
         for x in row.iter_mut() {

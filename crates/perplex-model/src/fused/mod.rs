@@ -15,8 +15,10 @@
 //! - [`causal_attention`]: heads read in place from the packed `q | k | v` projection, one task
 //!   per sequence (`attention.rs`).
 //! - [`layer_norm`]: one pass per row each way (`layer_norm.rs`).
+//! - [`residual_add`]: the residual stream's sums in one parallel pass.
 //! - [`linear`]: one `gemm` per product with no zero-fill first, the bias folded into the
 //!   forward product (`linear.rs`).
+//! - [`logits_above_target`]: the top-1/top-5 count of an evaluation, one pass over the logits.
 //!
 //! They run on the CPU backend only; on other devices the same functions fall back to Burn's
 //! own ops: all but dropout agree up to float rounding, while dropout there draws its masks
@@ -51,8 +53,13 @@ pub const LAYER_NORM_EPSILON: f64 = 1e-5;
 pub trait FusedOps: Backend {
     /// `[rows, vocab]` logits and `[rows]` target ids → `[rows]` negative log-likelihood, nats.
     fn fused_nll(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self>;
+    /// `[rows, vocab]` logits and `[rows]` targets → `[rows]` counts of logits above the
+    /// target's (as floats; no gradient).
+    fn fused_rank(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self>;
     /// Exact (erf) GELU, element-wise.
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `residual + branch` for two tensors of one shape.
+    fn fused_add(residual: FloatTensor<Self>, branch: FloatTensor<Self>) -> FloatTensor<Self>;
     /// Zeroes each element with probability `prob` and scales the rest by `1 / (1 − prob)`.
     fn fused_dropout(x: FloatTensor<Self>, prob: f64) -> FloatTensor<Self>;
     /// Causal attention of `heads` heads: `[batch, seq, 3·d]` packed queries, keys and values
@@ -79,12 +86,20 @@ impl FusedOps for Flex {
         flex::nll_forward(logits, &targets).1
     }
 
+    fn fused_rank(logits: FlexTensor, targets: FlexTensor) -> FlexTensor {
+        flex::rank_forward(logits, &targets)
+    }
+
     fn fused_gelu(x: FlexTensor) -> FlexTensor {
         flex::gelu_forward(x).1
     }
 
     fn fused_dropout(x: FlexTensor, prob: f64) -> FlexTensor {
         flex::dropout_forward(DropoutMask::draw(prob), x)
+    }
+
+    fn fused_add(residual: FlexTensor, branch: FlexTensor) -> FlexTensor {
+        flex::add_forward(residual, branch)
     }
 
     fn fused_attention(qkv: FlexTensor, heads: usize) -> FlexTensor {
@@ -135,12 +150,51 @@ fn composed_token_nll(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<2> {
         .neg()
 }
 
+/// For each target, how many of its row's logits are strictly greater than its own:
+/// `[batch, seq, vocab]`, `[batch, seq]` → counts, row-major. 0 means the target was the
+/// model's first guess; below 5, among its first five. One pass over the logits on the CPU.
+pub fn logits_above_target(logits: Tensor<3>, targets: Tensor<2, Int>) -> Vec<u64> {
+    let [batch, seq, vocab] = logits.dims();
+    let counts = if fused_on(&logits) {
+        let counts = <Dispatch as FusedOps>::fused_rank(
+            logits.reshape([batch * seq, vocab]).into_dispatch(),
+            targets.reshape([batch * seq]).into_dispatch(),
+        );
+        Tensor::<1>::from_dispatch(counts)
+    } else {
+        let target = logits
+            .clone()
+            .gather(2, targets.unsqueeze_dim::<3>(2))
+            .expand([batch, seq, vocab]);
+        logits
+            .greater(target)
+            .float()
+            .sum_dim(2)
+            .reshape([batch * seq])
+    };
+    let counts = counts.into_data().try_to_vec::<f32>();
+    let counts = counts.expect("counts of a float model are floats");
+    counts.into_iter().map(|c| c as u64).collect()
+}
+
 /// Exact GELU, `x · Φ(x)`, element-wise.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if !fused_on(&x) {
         return burn::tensor::activation::gelu(x);
     }
     Tensor::from_dispatch(<Dispatch as FusedOps>::fused_gelu(x.into_dispatch()))
+}
+
+/// `residual + branch`, a residual connection: the same sum as `+` on equal shapes, in one
+/// parallel pass on the CPU (Burn's element-wise add there runs on one thread).
+pub fn residual_add<const D: usize>(residual: Tensor<D>, branch: Tensor<D>) -> Tensor<D> {
+    if !fused_on(&residual) || residual.dims() != branch.dims() {
+        return residual + branch;
+    }
+    Tensor::from_dispatch(<Dispatch as FusedOps>::fused_add(
+        residual.into_dispatch(),
+        branch.into_dispatch(),
+    ))
 }
 
 /// `layer` applied to `x`: identity unless `layer` is training, `x` can take part in a

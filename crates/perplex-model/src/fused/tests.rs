@@ -325,3 +325,41 @@ fn fused_linear_and_its_gradients_match_matmul_plus_bias() {
         assert_close(a, b, 1e-4, what);
     }
 }
+
+#[test]
+fn fused_ranks_count_the_logits_above_the_target_like_burns_comparison() {
+    let _rng = crate::device_rng_lock();
+    let device = Device::flex();
+    device.seed(15);
+    let logits = random([3, 7, 500], 2.0, &device);
+    let ids: Vec<i64> = (0..21).map(|i| i * 37 % 500).collect();
+    let targets = Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [3, 7]), &device);
+    let fused = logits_above_target(logits.clone(), targets);
+    let rows = values(logits);
+    let want: Vec<u64> = rows
+        .chunks(500)
+        .zip(&ids)
+        .map(|(row, &t)| row.iter().filter(|&&x| x > row[t as usize]).count() as u64)
+        .collect();
+    assert_eq!(fused, want);
+    assert!(fused.iter().any(|&c| c > 0));
+}
+
+#[test]
+fn residual_add_sums_and_passes_the_gradient_to_both_sides() {
+    let _rng = crate::device_rng_lock();
+    let device = Device::flex().autodiff();
+    device.seed(16);
+    let leaf = || {
+        Tensor::<3>::from_data(random([2, 9, 1_000], 1.0, &device).into_data(), &device)
+            .require_grad()
+    };
+    let (a, b) = (leaf(), leaf());
+    let weights = random([2, 9, 1_000], 1.0, &device);
+    let sum = residual_add(a.clone(), b.clone() * 2.0);
+    assert_eq!(values(sum.clone()), values(a.clone() + b.clone() * 2.0));
+    let grads = (sum * weights.clone()).sum().backward();
+    assert_eq!(values(a.grad(&grads).unwrap()), values(weights.clone()));
+    let twice = values(weights * 2.0);
+    assert_close(&values(b.grad(&grads).unwrap()), &twice, 1e-6, "∂/∂b");
+}

@@ -175,6 +175,22 @@ fn a_loss_above_the_uniform_guess_is_diverged_from_the_first_evaluation() {
     );
 }
 
+#[test]
+fn a_diverged_run_raises_no_curve_based_leak_alarm() {
+    // The `hot` run without early stopping: at 26 nats, validation 0.104 below the eval-mode
+    // train slice is noise, not a leak; the same gap in a sane run is one.
+    let mut d = Detector::new(DetectorConfig::default(), ptb_levels());
+    let hot = d.on_eval(point(300, 26.4361, 26.7, Some(26.5403)), &[]);
+    assert_eq!(hot.state.kind, Diverged);
+    assert!(hot.alarms.is_empty(), "{:?}", hot.alarms);
+    let mut d = Detector::new(DetectorConfig::default(), ptb_levels());
+    let sane = d.on_eval(point(300, 5.2, 5.5, Some(5.35)), &[]);
+    assert!(
+        sane.alarms.iter().any(|a| a.kind == LeakSuspected),
+        "{sane:?}"
+    );
+}
+
 /// nanoGPT evaluates before its first update: a fresh model a little above ln V is at its
 /// starting level, not diverged; the same loss after training steps is.
 #[test]
