@@ -137,19 +137,25 @@ impl GptConfig {
     }
 }
 
+/// ptb-small's shape (`configs/ptb-small.toml` with PTB's 10,000 words), for tests.
+#[cfg(test)]
+pub(crate) fn ptb_small() -> GptConfig {
+    GptConfig {
+        vocab_size: 10_000,
+        ctx: 64,
+        layers: 4,
+        heads: 4,
+        d_model: 256,
+        dropout: 0.1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn small() -> GptConfig {
-        GptConfig {
-            vocab_size: 10_000,
-            ctx: 64,
-            layers: 4,
-            heads: 4,
-            d_model: 256,
-            dropout: 0.1,
-        }
+        ptb_small()
     }
 
     #[test]

@@ -172,18 +172,9 @@ impl CpuProduct {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn the_products_add_up_to_the_model_flops_outside_attention() {
-        let config = GptConfig {
-            vocab_size: 10_000,
-            ctx: 64,
-            layers: 4,
-            heads: 4,
-            d_model: 256,
-            dropout: 0.1,
-        };
+        let config = crate::config::ptb_small();
         let batch = 32;
         let products = config.step_products(batch);
         let (attention, rest): (Vec<_>, Vec<_>) = products
