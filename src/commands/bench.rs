@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use perplex_train::bench::{BenchPlan, BenchReport, bench};
+use perplex_train::bench::{BenchPlan, BenchReport, bench, median};
 use perplex_train::{RunConfig, TrainData};
 
 use super::torch_peer::{Peer, PeerReport};
@@ -118,12 +118,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
 /// The medians of alternating rounds and their ratio.
 fn side_by_side(args: &BenchArgs, rounds: &[(BenchReport, PeerReport)]) -> Result<()> {
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let ours = median(rounds.iter().map(|r| r.0.median_tokens_per_s).collect());
-    let theirs = median(rounds.iter().map(|r| r.1.median_tokens_per_s).collect());
+    let ours = median(
+        &rounds
+            .iter()
+            .map(|r| r.0.median_tokens_per_s)
+            .collect::<Vec<_>>(),
+    );
+    let theirs = median(
+        &rounds
+            .iter()
+            .map(|r| r.1.median_tokens_per_s)
+            .collect::<Vec<_>>(),
+    );
     let (last_ours, last_theirs) = &rounds[rounds.len() - 1];
     if args.json {
         let reports: Vec<_> = rounds

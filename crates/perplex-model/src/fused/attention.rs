@@ -84,12 +84,7 @@ impl Dims {
 pub(super) fn attention_forward(qkv: FlexTensor, heads: usize) -> (AttentionState, FlexTensor) {
     let qkv = dense(qkv);
     let dims = Dims::of(&qkv, heads);
-    let Dims {
-        batch,
-        seq,
-        d_model,
-        ..
-    } = dims;
+    let (batch, seq, d_model) = (dims.batch, dims.seq, dims.d_model);
     let mut out = vec![0.0f32; batch * seq * d_model];
     let mut probs = vec![0.0f32; batch * heads * seq * seq];
     out.par_chunks_mut(seq * d_model)
@@ -146,12 +141,7 @@ fn head_product(
 pub(super) fn attention_backward(state: AttentionState, grad: FlexTensor) -> FlexTensor {
     let AttentionState { qkv, probs, heads } = state;
     let dims = Dims::of(&qkv, heads);
-    let Dims {
-        batch,
-        seq,
-        d_model,
-        ..
-    } = dims;
+    let (batch, seq, d_model) = (dims.batch, dims.seq, dims.d_model);
     let grad = dense(grad);
     let mut dqkv = vec![0.0f32; batch * seq * 3 * d_model];
     dqkv.par_chunks_mut(seq * 3 * d_model)

@@ -16,16 +16,39 @@ use super::layer_norm::{self, LayerNormState};
 use super::linear::{self, LinearState};
 use super::{FusedOps, LAYER_NORM_EPSILON};
 
-/// The backward step of a one-input op: consumes the gradient of the op's output and, when the
-/// input is tracked, registers `backward(state, grad)` as the input's gradient.
+/// Consumes the gradient of an op's output: returns it with the op's state and the ids of
+/// its tracked inputs (`None` for an input that needs no gradient).
+fn take<S, const N: usize>(
+    ops: Ops<S, N>,
+    grads: &mut Gradients,
+) -> (FlexTensor, S, [Option<NodeId>; N]) {
+    let grad = grads.consume::<Flex>(&ops.node);
+    (grad, ops.state, ops.parents.map(|p| p.map(|p| p.id)))
+}
+
+/// Registers each gradient for its input, where the input is tracked.
+fn register<const N: usize>(
+    grads: &mut Gradients,
+    parents: [Option<NodeId>; N],
+    values: [FlexTensor; N],
+) {
+    for (parent, grad) in parents.into_iter().zip(values) {
+        if let Some(parent) = parent {
+            grads.register::<Flex>(parent, grad);
+        }
+    }
+}
+
+/// The backward step of a one-input op: `backward(state, grad)` becomes the input's gradient
+/// (computed only when the input is tracked).
 fn unary_backward<S>(
     ops: Ops<S, 1>,
     grads: &mut Gradients,
     backward: impl FnOnce(S, FlexTensor) -> FlexTensor,
 ) {
-    let grad = grads.consume::<Flex>(&ops.node);
-    if let [Some(parent)] = ops.parents {
-        grads.register::<Flex>(parent.id, backward(ops.state, grad));
+    let (grad, state, [parent]) = take(ops, grads);
+    if let Some(parent) = parent {
+        grads.register::<Flex>(parent, backward(state, grad));
     }
 }
 
@@ -86,8 +109,7 @@ impl Backward<Flex, 2> for AddBackward {
     type State = ();
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<Flex>(&ops.node);
-        let parents = ops.parents.map(|p| p.map(|p| p.id));
+        let (grad, (), parents) = take(ops, grads);
         register(grads, parents, [grad.clone(), grad]);
     }
 }
@@ -113,13 +135,9 @@ impl Backward<Flex, 3> for LayerNormBackward {
     type State = LayerNormState;
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<Flex>(&ops.node);
-        let (dx, dgamma, dbeta) = layer_norm::layer_norm_backward(ops.state, grad);
-        register(
-            grads,
-            ops.parents.map(|p| p.map(|p| p.id)),
-            [dx, dgamma, dbeta],
-        );
+        let (grad, state, parents) = take(ops, grads);
+        let (dx, dgamma, dbeta) = layer_norm::layer_norm_backward(state, grad);
+        register(grads, parents, [dx, dgamma, dbeta]);
     }
 }
 
@@ -131,9 +149,8 @@ impl Backward<Flex, 3> for LinearBackward {
     type State = LinearState;
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<Flex>(&ops.node);
-        let g = linear::linear_backward(ops.state, grad);
-        let [x, weight, bias] = ops.parents.map(|p| p.map(|p| p.id));
+        let (grad, state, [x, weight, bias]) = take(ops, grads);
+        let g = linear::linear_backward(state, grad);
         register(grads, [x, weight], [g.x, g.weight]);
         if let (Some(bias), Some(grad)) = (bias, g.bias) {
             grads.register::<Flex>(bias, grad);
@@ -149,76 +166,62 @@ impl Backward<Flex, 2> for MatmulBackward {
     type State = LinearState;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<Flex>(&ops.node);
-        let g = linear::linear_backward(ops.state, grad);
-        register(grads, ops.parents.map(|p| p.map(|p| p.id)), [g.x, g.weight]);
+        let (grad, state, parents) = take(ops, grads);
+        let g = linear::linear_backward(state, grad);
+        register(grads, parents, [g.x, g.weight]);
     }
 }
 
-/// Registers each gradient for its parent node, where the parent is tracked.
-fn register<const N: usize>(
-    grads: &mut Gradients,
-    parents: [Option<NodeId>; N],
-    values: [FlexTensor; N],
-) {
-    for (parent, grad) in parents.into_iter().zip(values) {
-        if let Some(parent) = parent {
-            grads.register::<Flex>(parent, grad);
-        }
-    }
-}
-
-/// Records a one-input op on the autodiff graph: `forward` computes the output and the state
-/// `op`'s backward step keeps (the state is dropped when the input is not tracked).
-fn record<C: CheckpointStrategy, O: Backward<Flex, 1>>(
+/// Records an op of `N` inputs on the autodiff graph: `forward` computes the output and the
+/// state `op`'s backward step keeps (the state is dropped when no input is tracked).
+fn record<C: CheckpointStrategy, O: Backward<Flex, N>, const N: usize>(
     op: O,
-    input: FloatTensor<Autodiff<Flex, C>>,
-    forward: impl FnOnce(FlexTensor) -> (O::State, FlexTensor),
+    inputs: [FloatTensor<Autodiff<Flex, C>>; N],
+    forward: impl FnOnce([FlexTensor; N]) -> (O::State, FlexTensor),
 ) -> FloatTensor<Autodiff<Flex, C>> {
-    match op.prepare::<C>([input.node()]).compute_bound().stateful() {
+    let nodes = inputs.each_ref().map(|input| input.node());
+    let inputs = inputs.map(|input| input.into_primitive());
+    match op.prepare::<C>(nodes).compute_bound().stateful() {
         OpsKind::Tracked(prep) => {
-            let (state, output) = forward(input.into_primitive());
+            let (state, output) = forward(inputs);
             prep.finish(state, output)
         }
-        OpsKind::UnTracked(prep) => prep.finish(forward(input.into_primitive()).1),
+        OpsKind::UnTracked(prep) => prep.finish(forward(inputs).1),
     }
 }
 
 impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
     fn fused_nll(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {
-        record::<C, _>(NllBackward, logits, |logits| {
+        record::<C, _, _>(NllBackward, [logits], |[logits]| {
             flex::nll_forward(logits, &targets)
         })
     }
 
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        record::<C, _>(GeluBackward, x, flex::gelu_forward)
+        record::<C, _, _>(GeluBackward, [x], |[x]| flex::gelu_forward(x))
     }
 
     fn fused_rank(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {
-        record::<C, _>(RankBackward, logits, |logits| {
+        record::<C, _, _>(RankBackward, [logits], |[logits]| {
             ((), flex::rank_forward(logits, &targets))
         })
     }
 
     fn fused_add(residual: FloatTensor<Self>, branch: FloatTensor<Self>) -> FloatTensor<Self> {
-        let nodes = [residual.node(), branch.node()];
-        let sum = flex::add_forward(residual.into_primitive(), branch.into_primitive());
-        match AddBackward.prepare::<C>(nodes).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish((), sum),
-            OpsKind::UnTracked(prep) => prep.finish(sum),
-        }
+        record::<C, _, _>(AddBackward, [residual, branch], |[residual, branch]| {
+            ((), flex::add_forward(residual, branch))
+        })
     }
 
     fn fused_dropout(x: FloatTensor<Self>, prob: f64) -> FloatTensor<Self> {
         let mask = DropoutMask::draw(prob);
-        record::<C, _>(DropoutBackward, x, |x| {
+        record::<C, _, _>(DropoutBackward, [x], |[x]| {
             (mask, flex::dropout_forward(mask, x))
         })
     }
 
     fn fused_attention(qkv: FloatTensor<Self>, heads: usize) -> FloatTensor<Self> {
-        record::<C, _>(AttentionBackward, qkv, |qkv| {
+        record::<C, _, _>(AttentionBackward, [qkv], |[qkv]| {
             attention::attention_forward(qkv, heads)
         })
     }
@@ -229,25 +232,9 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         beta: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         let epsilon = LAYER_NORM_EPSILON as f32;
-        let nodes = [x.node(), gamma.node(), beta.node()];
-        let (x, gamma, beta) = (
-            x.into_primitive(),
-            gamma.into_primitive(),
-            beta.into_primitive(),
-        );
-        match LayerNormBackward
-            .prepare::<C>(nodes)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (state, out) = layer_norm::layer_norm_forward(x, gamma, beta, epsilon);
-                prep.finish(state, out)
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(layer_norm::layer_norm_forward(x, gamma, beta, epsilon).1)
-            }
-        }
+        record::<C, _, _>(LayerNormBackward, [x, gamma, beta], |[x, gamma, beta]| {
+            layer_norm::layer_norm_forward(x, gamma, beta, epsilon)
+        })
     }
 
     fn fused_linear(
@@ -255,39 +242,14 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        let nodes = [x.node(), weight.node(), bias.node()];
-        let inputs = (
-            x.into_primitive(),
-            weight.into_primitive(),
-            bias.into_primitive(),
-        );
-        let forward = |(x, w, b)| linear::linear_forward(x, w, Some(b));
-        match LinearBackward
-            .prepare::<C>(nodes)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (state, out) = forward(inputs);
-                prep.finish(state, out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(forward(inputs).1),
-        }
+        record::<C, _, _>(LinearBackward, [x, weight, bias], |[x, weight, bias]| {
+            linear::linear_forward(x, weight, Some(bias))
+        })
     }
 
     fn fused_matmul(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
-        let nodes = [x.node(), weight.node()];
-        let (x, weight) = (x.into_primitive(), weight.into_primitive());
-        match MatmulBackward
-            .prepare::<C>(nodes)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (state, out) = linear::linear_forward(x, weight, None);
-                prep.finish(state, out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(linear::linear_forward(x, weight, None).1),
-        }
+        record::<C, _, _>(MatmulBackward, [x, weight], |[x, weight]| {
+            linear::linear_forward(x, weight, None)
+        })
     }
 }

@@ -101,9 +101,7 @@ pub fn bench(
     let (times, last_loss, cores_busy) = (timed.seconds, timed.last_loss, timed.cores_busy);
     let tokens_per_step = trainer.tokens_per_step() as usize;
     let total: f64 = times.iter().sum();
-    let mut sorted = times.clone();
-    sorted.sort_by(f64::total_cmp);
-    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+    let median = median(&times);
     let flops_per_token = shape.train_flops_per_token();
     let median_tokens_per_s = tokens_per_step as f64 / median;
     let (eval_s, eval_tokens) = if with_eval {
@@ -134,8 +132,8 @@ pub fn bench(
         tokens_per_step,
         params: shape.num_params(),
         median_s_per_step: median,
-        min_s_per_step: sorted.first().copied().unwrap_or(f64::NAN),
-        max_s_per_step: sorted.last().copied().unwrap_or(f64::NAN),
+        min_s_per_step: times.iter().copied().fold(f64::NAN, f64::min),
+        max_s_per_step: times.iter().copied().fold(f64::NAN, f64::max),
         median_tokens_per_s,
         mean_tokens_per_s: (tokens_per_step * steps) as f64 / total,
         flops_per_token,
@@ -145,6 +143,14 @@ pub fn bench(
         peak_rss_mib,
         last_loss,
     })
+}
+
+/// The middle value of `values` (the upper one of the two middle values when their count is
+/// even); NaN when there are none.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// What [`time_steps`] measured.

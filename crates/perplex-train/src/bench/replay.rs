@@ -12,6 +12,8 @@ use burn::tensor::{Device, Distribution, Tensor};
 use perplex_model::{CpuProduct, Operand, StepProduct};
 use serde::{Deserialize, Serialize};
 
+use super::median;
+
 /// How long the matrix products of one training step take by themselves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProductTiming {
@@ -37,25 +39,15 @@ pub struct TimedProduct {
     pub gflops: f64,
 }
 
-/// Runs every product of `products` with random operands laid out as the step lays them out,
-/// once untimed and then `passes` times, on `device` without autodiff.
+/// Runs each product of `products` once untimed and then `passes` times, on `device` without
+/// autodiff, with operands laid out as the step lays them out (made once per product, before
+/// its runs).
 pub fn time_products(products: &[StepProduct], device: &Device, passes: usize) -> ProductTiming {
     let device = device.clone().without_autodiff();
-    let passes = passes.max(1);
-    let mut times = vec![Vec::with_capacity(passes); products.len()];
-    for pass in 0..=passes {
-        for (product, times) in products.iter().zip(&mut times) {
-            let seconds = time_one(product, &device);
-            if pass > 0 {
-                times.push(seconds);
-            }
-        }
-    }
     let timed: Vec<TimedProduct> = products
         .iter()
-        .zip(times)
-        .map(|(product, times)| {
-            let seconds = median(times);
+        .map(|product| {
+            let seconds = median(&time_passes(product, &device, passes.max(1)));
             TimedProduct {
                 gflops: product.flops() / seconds / 1e9,
                 product: product.clone(),
@@ -73,38 +65,43 @@ pub fn time_products(products: &[StepProduct], device: &Device, passes: usize) -
     }
 }
 
-/// Seconds for the `calls` calls of one product (operands made beforehand, untimed).
-fn time_one(product: &StepProduct, device: &Device) -> f64 {
+/// Seconds of each of `passes` runs of one product's `calls` calls, after one untimed run.
+fn time_passes(product: &StepProduct, device: &Device, passes: usize) -> Vec<f64> {
+    let mut run = runner(product, device);
+    run();
+    (0..passes)
+        .map(|_| {
+            let _ = device.sync();
+            let started = Instant::now();
+            run();
+            let _ = device.sync();
+            started.elapsed().as_secs_f64()
+        })
+        .collect()
+}
+
+/// One run of a product's `calls` calls, its operands made here: on the CPU as the fused
+/// kernels run it, elsewhere through Burn's matmul (a plain 2-D product when `batch` is 1).
+fn runner(product: &StepProduct, device: &Device) -> Box<dyn FnMut()> {
     if matches!(device.as_dispatch(), DispatchDevice::Flex(_)) {
         let mut cpu = CpuProduct::new(product);
-        let started = Instant::now();
-        cpu.run();
-        return started.elapsed().as_secs_f64();
+        return Box::new(move || cpu.run());
     }
-    let StepProduct { m, k, n, batch, .. } = *product;
+    let StepProduct {
+        m,
+        k,
+        n,
+        batch,
+        calls,
+        ..
+    } = *product;
     let lhs = operand([batch, m, k], product.lhs, device);
     let rhs = operand([batch, k, n], product.rhs, device);
     if batch == 1 {
-        // One matrix: the plain two-dimensional product the model's layers run.
         let (lhs, rhs) = (lhs.squeeze_dim::<2>(0), rhs.squeeze_dim::<2>(0));
-        return timed(device, product.calls, || {
-            drop(lhs.clone().matmul(rhs.clone()))
-        });
+        return Box::new(move || (0..calls).for_each(|_| drop(lhs.clone().matmul(rhs.clone()))));
     }
-    timed(device, product.calls, || {
-        drop(lhs.clone().matmul(rhs.clone()))
-    })
-}
-
-/// Seconds for `calls` runs of `run`, the device drained before and after.
-fn timed(device: &Device, calls: usize, run: impl Fn()) -> f64 {
-    let _ = device.sync();
-    let started = Instant::now();
-    for _ in 0..calls {
-        run();
-    }
-    let _ = device.sync();
-    started.elapsed().as_secs_f64()
+    Box::new(move || (0..calls).for_each(|_| drop(lhs.clone().matmul(rhs.clone()))))
 }
 
 /// A random `[batch, rows, cols]` operand, stored transposed when `layout` says so.
@@ -114,11 +111,6 @@ fn operand([batch, rows, cols]: [usize; 3], layout: Operand, device: &Device) ->
         Operand::RowMajor => Tensor::random([batch, rows, cols], normal, device),
         Operand::Transposed => Tensor::random([batch, cols, rows], normal, device).swap_dims(1, 2),
     }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 #[cfg(test)]
