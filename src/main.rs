@@ -59,6 +59,9 @@ enum Command {
     Generate(commands::generate::GenerateArgs),
     /// Write a run's checkpoint in another tool's format (🤗 transformers' GPT-2).
     Export(commands::export::ExportArgs),
+    /// Find a learning rate before a run: the range test (the loss as the rate grows
+    /// exponentially), its suggestion and its curve.
+    LrFind(commands::lr_find::LrFindArgs),
     /// Time training steps and a validation pass.
     Bench(commands::bench::BenchArgs),
     /// Read the signals of any trainer's log: JSON lines, CSV, nanoGPT text, TensorBoard.
@@ -129,6 +132,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval::run(args),
         Command::Generate(args) => commands::generate::run(args),
         Command::Export(args) => commands::export::run(args),
+        Command::LrFind(args) => commands::lr_find::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Watch(args) => commands::watch::run(args),
         Command::Demo(args) => commands::demo::run(args),

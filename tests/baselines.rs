@@ -4,24 +4,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{corpus_dir, metrics, perplex, perplex_owned, stderr, stdout, train_args};
-use serde_json::Value;
-
-/// Trains ptb-tiny on `data` as `name` with `sets`, without samples; returns the run
-/// directory and its summary.
-fn tiny(tmp: &Path, data: &Path, name: &str, sets: &[&str]) -> (PathBuf, Value) {
-    let runs = tmp.join("runs");
-    let mut all = vec!["--set", "monitor.samples=0"];
-    all.extend_from_slice(sets);
-    let out = perplex_owned(&train_args("ptb-tiny.toml", &runs, name, data, &all));
-    assert!(out.status.success(), "{name}: {}", stderr(&out));
-    let run = runs.join(name);
-    let summary =
-        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
-    (run, summary)
-}
+use common::{corpus_dir, metrics, perplex, stderr, stdout, tiny};
 
 /// Each evaluation's state and alarms, e.g. `["diverged"]`.
 fn signals(run: &Path) -> Vec<Vec<String>> {

@@ -94,6 +94,25 @@ fn blow_up_without_warmup_diverges_and_with_it_does_not() {
 }
 
 #[test]
+fn lr_find_suggests_a_rate_that_trains_where_a_hand_picked_one_blew_up() {
+    let Some((f, text)) = lesson("lr-find") else {
+        return;
+    };
+    assert_eq!(f["hot_stop_cause"], "diverged", "{text}");
+    let lr = num(&f, "suggested_lr");
+    assert!((1e-4..1e-1).contains(&lr), "{text}");
+    let (found, shipped) = (
+        num(&f, "found_best_val_loss_nats"),
+        num(&f, "shipped_best_val_loss_nats"),
+    );
+    assert!(
+        found < 1.05 * shipped,
+        "within 5% of the shipped config: {text}"
+    );
+    assert!(num(&f, "hot_best_val_loss_nats") > shipped + 1.0, "{text}");
+}
+
+#[test]
 fn leak_is_caught_by_the_data_check_and_named_at_every_evaluation() {
     let Some((f, text)) = lesson("leak") else {
         return;
@@ -175,6 +194,7 @@ fn list_names_every_lesson_and_an_unknown_one_is_refused() {
         "plateau",
         "overfitting",
         "blow-up",
+        "lr-find",
         "leak",
         "averaging",
         "tokenizers",

@@ -13,8 +13,8 @@ use crate::demo::{Demo, Lesson, run_lesson};
 /// Flags of `perplex demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// `list`, `all`, or a lesson: healthy, plateau, overfitting, blow-up, leak, averaging,
-    /// tokenizers, vocabulary, repetition.
+    /// `list`, `all`, or a lesson: healthy, plateau, overfitting, blow-up, lr-find, leak,
+    /// averaging, tokenizers, vocabulary, repetition.
     #[arg(value_parser = parse_target)]
     pub what: Target,
     /// Where each lesson writes its runs, report.png, lesson.txt and lesson.json (DIR/NAME/).

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod eval;
 pub mod export;
 pub mod generate;
+pub mod lr_find;
 pub mod report;
 pub mod tokenizer;
 pub mod torch_peer;

@@ -63,6 +63,10 @@ pub struct WatchArgs {
     /// carries its baselines).
     #[arg(long, value_name = "N")]
     pub vocab_size: Option<usize>,
+    /// The run's last step: each evaluation then forecasts the validation loss there (a
+    /// power law fitted to the curve so far).
+    #[arg(long, value_name = "STEPS")]
+    pub max_steps: Option<u64>,
 }
 
 /// The formats `--format` names.
@@ -103,11 +107,12 @@ pub fn run(args: WatchArgs) -> Result<()> {
         uniform: args.vocab_size.map(uniform_loss),
         ..Baselines::default()
     };
-    let monitor = Monitor::new(
+    let mut monitor = Monitor::new(
         DetectorConfig::default(),
         EarlyStoppingConfig::default(),
         baselines,
     );
+    monitor.set_horizon(args.max_steps);
     let stop = Arc::new(AtomicBool::new(false));
     if args.follow {
         let flag = stop.clone();
@@ -153,6 +158,7 @@ impl Watch {
                 for alarm in &v.alarms {
                     println!("step {step}: {alarm}");
                 }
+                println!("step {step}: {}", judgement.forecast);
             }
             None => {}
         }

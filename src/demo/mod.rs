@@ -10,6 +10,7 @@ mod averaging;
 mod blow_up;
 mod healthy;
 mod leak;
+mod lr_find;
 mod overfitting;
 mod plateau;
 mod repetition;
@@ -39,6 +40,8 @@ pub enum Lesson {
     Overfitting,
     /// Too high a learning rate without warm-up blows up; with warm-up it does not.
     BlowUp,
+    /// A rate picked by hand blows up; the range test (`perplex lr-find`) finds one that trains.
+    LrFind,
     /// Validation text planted in train: a breakthrough that is not one.
     Leak,
     /// One checkpoint's perplexity averaged the right way and two wrong ways.
@@ -53,11 +56,12 @@ pub enum Lesson {
 
 impl Lesson {
     /// Every lesson, in course order.
-    pub const ALL: [Lesson; 9] = [
+    pub const ALL: [Lesson; 10] = [
         Lesson::Healthy,
         Lesson::Plateau,
         Lesson::Overfitting,
         Lesson::BlowUp,
+        Lesson::LrFind,
         Lesson::Leak,
         Lesson::Averaging,
         Lesson::Tokenizers,
@@ -72,6 +76,7 @@ impl Lesson {
             Lesson::Plateau => "plateau",
             Lesson::Overfitting => "overfitting",
             Lesson::BlowUp => "blow-up",
+            Lesson::LrFind => "lr-find",
             Lesson::Leak => "leak",
             Lesson::Averaging => "averaging",
             Lesson::Tokenizers => "tokenizers",
@@ -87,6 +92,7 @@ impl Lesson {
             Lesson::Plateau => plateau::LOOK_AT,
             Lesson::Overfitting => overfitting::LOOK_AT,
             Lesson::BlowUp => blow_up::LOOK_AT,
+            Lesson::LrFind => lr_find::LOOK_AT,
             Lesson::Leak => leak::LOOK_AT,
             Lesson::Averaging => averaging::LOOK_AT,
             Lesson::Tokenizers => tokenizers::LOOK_AT,
@@ -101,6 +107,7 @@ impl Lesson {
             Lesson::Plateau => plateau::teach(demo),
             Lesson::Overfitting => overfitting::teach(demo),
             Lesson::BlowUp => blow_up::teach(demo),
+            Lesson::LrFind => lr_find::teach(demo),
             Lesson::Leak => leak::teach(demo),
             Lesson::Averaging => averaging::teach(demo),
             Lesson::Tokenizers => tokenizers::teach(demo),

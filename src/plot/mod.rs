@@ -7,16 +7,19 @@ use std::path::Path;
 use std::sync::Once;
 
 use anyhow::{Result, anyhow};
-use perplex_monitor::SignalKind;
 use perplex_monitor::history::{History, Point};
 use perplex_monitor::nll::format_ppl;
+use perplex_monitor::{Projection, SignalKind};
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
+mod forecast;
 mod levels;
+pub mod lr_find;
 
+use forecast::draw_forecast;
 use levels::{draw_levels, levels, near_levels, y_range};
 
 /// Width and height of the picture, pixels.
@@ -43,7 +46,7 @@ pub fn draw(runs: &[RunCurves], same_tokenizer: bool, png: &Path, svg: &Path) ->
         area.present()
             .map_err(|e| anyhow!("{}: {e}", png.display()))?;
     }
-    write_png(png, &pixels).map_err(|e| anyhow!("{}: {e}", png.display()))?;
+    write_png(png, &pixels, SIZE).map_err(|e| anyhow!("{}: {e}", png.display()))?;
     let area = SVGBackend::new(svg, SIZE).into_drawing_area();
     draw_on(&area, runs, same_tokenizer)?;
     area.present()
@@ -51,11 +54,11 @@ pub fn draw(runs: &[RunCurves], same_tokenizer: bool, png: &Path, svg: &Path) ->
     Ok(())
 }
 
-/// Writes RGB `pixels` of [`SIZE`] as a PNG, compressed as far as the encoder goes (the
+/// Writes RGB `pixels` of `size` as a PNG, compressed as far as the encoder goes (the
 /// default level left the pictures 30% larger; the docs' gallery keeps each under 200 KB).
-fn write_png(path: &Path, pixels: &[u8]) -> Result<(), png::EncodingError> {
+fn write_png(path: &Path, pixels: &[u8], size: (u32, u32)) -> Result<(), png::EncodingError> {
     let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut encoder = png::Encoder::new(file, SIZE.0, SIZE.1);
+    let mut encoder = png::Encoder::new(file, size.0, size.1);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
     encoder.set_compression(png::Compression::Best);
@@ -87,11 +90,13 @@ fn draw_on<DB: DrawingBackend>(area: &Area<DB>, runs: &[RunCurves], same: bool) 
     let levels = levels(runs);
     if same {
         let (top, bottom) = area.split_vertically(SIZE.1 / 2);
+        // Each run's latest forecast is drawn dashed from the step it was made at.
         let losses = runs
             .iter()
             .map(|r| Panel {
                 main: &r.history.val_loss,
                 extra: vec![&r.history.train_loss, &r.history.train_eval_loss],
+                forecast: r.history.forecast.as_ref(),
             })
             .collect::<Vec<_>>();
         draw_panel(
@@ -108,8 +113,8 @@ fn draw_on<DB: DrawingBackend>(area: &Area<DB>, runs: &[RunCurves], same: bool) 
         draw_panel(
             &bottom,
             runs,
-            &only(runs, |h| &h.val_loss),
-            "validation perplexity (log scale)",
+            &with_forecast(runs),
+            "validation perplexity (log scale); dashed: the latest forecast, with its interval",
             "perplexity",
             Labels::Exp,
             &levels,
@@ -132,10 +137,22 @@ fn draw_on<DB: DrawingBackend>(area: &Area<DB>, runs: &[RunCurves], same: bool) 
 }
 
 /// The curves of one run in one panel: the main (validation) curve, drawn thick and marked
-/// with the best checkpoint, and thinner companions.
+/// with the best checkpoint, thinner companions, and the forecast (made at a step) dashed.
 struct Panel<'a> {
     main: &'a [Point],
     extra: Vec<&'a [Point]>,
+    forecast: Option<&'a (u64, Projection)>,
+}
+
+/// Each run's validation curve and its forecast.
+fn with_forecast<'a>(runs: &[RunCurves<'a>]) -> Vec<Panel<'a>> {
+    runs.iter()
+        .map(|r| Panel {
+            main: &r.history.val_loss,
+            extra: Vec::new(),
+            forecast: r.history.forecast.as_ref(),
+        })
+        .collect()
 }
 
 /// One curve per run: the series `pick` takes from its history, nothing drawn beside it.
@@ -144,6 +161,7 @@ fn only<'a>(runs: &[RunCurves<'a>], pick: fn(&'a History) -> &'a Vec<Point>) -> 
         .map(|r| Panel {
             main: pick(r.history),
             extra: Vec::new(),
+            forecast: None,
         })
         .collect()
 }
@@ -166,6 +184,7 @@ fn signal_color(kind: SignalKind) -> RGBColor {
         SignalKind::Healthy => RGBColor(44, 160, 44),
         SignalKind::Plateau => RGBColor(230, 140, 0),
         SignalKind::Overfitting => RGBColor(200, 0, 0),
+        SignalKind::Diverging => RGBColor(170, 40, 90),
         SignalKind::Stalled => RGBColor(160, 120, 0),
         SignalKind::Diverged => RGBColor(120, 0, 0),
         SignalKind::LeakSuspected => RGBColor(140, 0, 160),
@@ -193,7 +212,13 @@ fn draw_panel<DB: DrawingBackend>(
     labels: Labels,
     levels: &[(&str, f64)],
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let max_step = runs.iter().map(|r| r.history.last_step).max().unwrap_or(1);
+    let forecast_end = |p: &Panel| p.forecast.map_or(0, |(_, f)| f.step);
+    let max_step = runs
+        .iter()
+        .map(|r| r.history.last_step)
+        .chain(panels.iter().map(forecast_end))
+        .max()
+        .unwrap_or(1);
     // Room on the right for the stop's label.
     let x_max = max_step.max(1) as f64 * 1.15;
     let x = 0f64..x_max;
@@ -242,6 +267,9 @@ where
 {
     for (i, (run, panel)) in runs.iter().zip(panels).enumerate() {
         draw_run(chart, i, run, panel)?;
+        if let Some(made) = panel.forecast {
+            draw_forecast(chart, run_color(i), made, range)?;
+        }
         draw_marks(chart, i, run, range)?;
     }
     chart

@@ -211,3 +211,17 @@ pub fn train_quick(tmp: &Path, data: &Path, name: &str) -> Output {
         QUICK,
     ))
 }
+
+/// Trains ptb-tiny on `data` into `tmp/runs/<name>` with `sets`, without samples; returns the
+/// run directory and its summary, failing the test with train's stderr when it fails.
+pub fn tiny(tmp: &Path, data: &Path, name: &str, sets: &[&str]) -> (PathBuf, Value) {
+    let runs = tmp.join("runs");
+    let mut all = vec!["--set", "monitor.samples=0"];
+    all.extend_from_slice(sets);
+    let out = perplex_owned(&train_args("ptb-tiny.toml", &runs, name, data, &all));
+    assert!(out.status.success(), "{name}: {}", stderr(&out));
+    let run = runs.join(name);
+    let summary =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    (run, summary)
+}

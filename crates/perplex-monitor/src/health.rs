@@ -4,15 +4,18 @@
 //!
 //! ```text
 //! health = 0                                  if the state is non_finite or diverged, else
-//!          trend      (40: healthy, 30: warming_up, 20: plateau, 10: stalled, 0: overfitting)
+//!          trend      (40: healthy, 30: warming_up, 20: plateau, 10: stalled,
+//!                      0: overfitting or diverging)
 //!        + gap        (20 · clamp(1 − max(0, gap − 0.1) / 1.0, 0, 1); 15 when the gap is unknown)
 //!        + stability  (20 − 5 per `unstable` spike since the previous evaluation, at least 0)
 //!        + leakage    (10, or 0 with leak_suspected)
 //!        + repetition (10, or 0 with degenerate_samples)
+//!        − regression (diverging only: 40 · min(1, rise / 1 nat), at most the rest)
 //! ```
 //!
 //! `gap` is val − eval-mode train loss in nats: up to 0.1 costs nothing, a full nat of
-//! memorisation costs all 20 points. A run's health is the mean over its evaluations after
+//! memorisation costs all 20 points. `rise` is how far the validation loss is above its best,
+//! in nats: a diverging run's health keeps falling as it gets worse than it was. A run's health is the mean over its evaluations after
 //! warm-up (or the last one, if all were warm-up).
 
 use serde::{Deserialize, Serialize};
@@ -30,13 +33,14 @@ pub struct EvalHealth {
 }
 
 /// Health (0–100) of one evaluation from its `verdict`, the generalisation `gap` (nats) if
-/// known, and the number of `spikes` since the previous evaluation.
-pub fn eval_health(verdict: &Verdict, gap: Option<f64>, spikes: usize) -> f64 {
+/// known, the number of `spikes` since the previous evaluation, and how far (`rise`, nats)
+/// the validation loss is above its best.
+pub fn eval_health(verdict: &Verdict, gap: Option<f64>, spikes: usize, rise: f64) -> f64 {
     let has = |kind| verdict.has(kind);
     if has(SignalKind::NonFinite) || has(SignalKind::Diverged) {
         return 0.0;
     }
-    let trend = if has(SignalKind::Overfitting) {
+    let trend = if has(SignalKind::Overfitting) || has(SignalKind::Diverging) {
         0.0
     } else if has(SignalKind::Stalled) {
         10.0
@@ -59,7 +63,12 @@ pub fn eval_health(verdict: &Verdict, gap: Option<f64>, spikes: usize) -> f64 {
     } else {
         10.0
     };
-    trend + gap + stability + leakage + repetition
+    let total = trend + gap + stability + leakage + repetition;
+    if has(SignalKind::Diverging) {
+        (total - 40.0 * rise.clamp(0.0, 1.0)).max(0.0)
+    } else {
+        total
+    }
 }
 
 /// Health of a whole run: the mean over its evaluations after warm-up (or the last one, if
@@ -92,22 +101,29 @@ mod tests {
     #[test]
     fn the_formula_gives_its_documented_values() {
         use SignalKind::*;
-        assert_eq!(eval_health(&verdict(&[Healthy]), Some(0.05), 0), 100.0);
-        assert_eq!(eval_health(&verdict(&[Healthy]), None, 0), 95.0);
+        assert_eq!(eval_health(&verdict(&[Healthy]), Some(0.05), 0, 0.0), 100.0);
+        assert_eq!(eval_health(&verdict(&[Healthy]), None, 0, 0.0), 95.0);
         assert_eq!(
-            eval_health(&verdict(&[Plateau]), Some(0.6), 1),
+            eval_health(&verdict(&[Plateau]), Some(0.6), 1, 0.0),
             20.0 + 10.0 + 15.0 + 20.0
         );
         assert_eq!(
-            eval_health(&verdict(&[Overfitting, LeakSuspected]), Some(1.5), 5),
+            eval_health(&verdict(&[Overfitting, LeakSuspected]), Some(1.5), 5, 0.0),
             10.0
         );
-        assert_eq!(eval_health(&verdict(&[NonFinite]), None, 0), 0.0);
+        assert_eq!(eval_health(&verdict(&[NonFinite]), None, 0, 0.0), 0.0);
         assert_eq!(
-            eval_health(&verdict(&[Diverged, Unstable]), Some(0.0), 0),
+            eval_health(&verdict(&[Diverged, Unstable]), Some(0.0), 0, 0.0),
             0.0
         );
-        assert_eq!(eval_health(&verdict(&[Stalled]), Some(0.0), 0), 70.0);
+        assert_eq!(eval_health(&verdict(&[Stalled]), Some(0.0), 0, 0.0), 70.0);
+        // Diverging: no trend points, and 4 more lost per 0.1 nat above the best.
+        let diverging = |rise| eval_health(&verdict(&[Diverging]), Some(0.0), 0, rise);
+        assert_eq!(diverging(0.1), 56.0);
+        assert_eq!(diverging(0.3), 48.0);
+        assert_eq!(diverging(2.0), 20.0);
+        // The rise costs nothing in other states.
+        assert_eq!(eval_health(&verdict(&[Plateau]), Some(0.0), 0, 0.3), 80.0);
     }
 
     #[test]

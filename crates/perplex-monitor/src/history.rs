@@ -2,6 +2,7 @@
 //! summarises.
 
 use crate::baselines::Baselines;
+use crate::forecast::Projection;
 use crate::health::{EvalHealth, run_health};
 use crate::records::MetricRecord;
 use crate::signal::SignalKind;
@@ -33,6 +34,8 @@ pub struct History {
     pub tokenizer_sha256: Option<String>,
     /// The last step recorded.
     pub last_step: u64,
+    /// The latest fitted forecast and the step it was made at.
+    pub forecast: Option<(u64, Projection)>,
     /// Each evaluation's health, for [`run_health`].
     healths: Vec<EvalHealth>,
 }
@@ -67,6 +70,9 @@ impl History {
             h.train_eval_loss.push((r.step, g.train_eval_loss));
             h.val_bits_per_char.push((r.step, g.bits_per_char));
             h.health.push((r.step, g.health));
+            if let Some(p) = g.forecast.as_ref().and_then(|f| f.projection()) {
+                h.forecast = Some((r.step, p.clone()));
+            }
             h.healths.push(EvalHealth {
                 score: g.health,
                 warming_up: g.verdict.is_warming_up(),

@@ -11,8 +11,11 @@
 //! - [`contamination`]: validation text the data check found in train;
 //! - [`signal`]: what the monitor can say: states, alarms, and the verdict of an evaluation;
 //! - [`detector`]: the rules that name a run's state (diverged, stalled, healthy, plateau,
-//!   overfitting, …) and its alarms (leak suspected, unstable, degenerate samples), with their
+//!   overfitting, diverging, …) and its alarms (leak suspected, unstable, degenerate samples), with their
 //!   evidence;
+//! - [`forecast`]: a power law fitted to the validation curve, extrapolated to the last step;
+//! - [`lr_range`]: the learning-rate range test (`perplex lr-find`): when to stop, what to
+//!   suggest;
 //! - [`stopping`]: early stopping with Lightning's and Keras's knobs, plus overfitting;
 //! - [`samples`]: repetition diagnostics of generated text;
 //! - [`health`]: the 0–100 health score;
@@ -29,8 +32,10 @@ pub mod baselines;
 pub mod cadence;
 pub mod contamination;
 pub mod detector;
+pub mod forecast;
 pub mod health;
 pub mod history;
+pub mod lr_range;
 pub mod monitor;
 pub mod nll;
 pub mod records;
@@ -45,6 +50,7 @@ pub use baselines::Baselines;
 pub use cadence::Cadence;
 pub use contamination::Contamination;
 pub use detector::{DetectorConfig, EvalPoint};
+pub use forecast::{Forecast, NoForecast, Projection};
 pub use monitor::{Judgement, Monitor, Observation};
 pub use nll::NllSum;
 pub use records::{BaselineRecord, EvalRecord, MetricRecord, Reading, TrainRecord};

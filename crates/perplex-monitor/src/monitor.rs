@@ -7,11 +7,12 @@ use serde::{Deserialize, Serialize};
 use crate::baselines::Baselines;
 use crate::contamination::Contamination;
 use crate::detector::{Detector, DetectorConfig, EvalPoint};
+use crate::forecast::{Forecast, forecast};
 use crate::health::{EvalHealth, eval_health, run_health};
 use crate::nll::NllSum;
 use crate::samples::Sample;
 use crate::signal::{Signal, SignalKind, Verdict};
-use crate::stopping::{EarlyStopping, EarlyStoppingConfig, Metric, StopDecision};
+use crate::stopping::{EarlyStopping, EarlyStoppingConfig, Metric, Mode, StopDecision};
 
 /// What one evaluation measured, as the monitor reads it.
 #[derive(Debug, Clone, Copy)]
@@ -22,6 +23,8 @@ pub struct Observation<'a> {
     pub val_loss: f64,
     /// Eval-mode loss of a fixed train slice, nats, when measured.
     pub train_eval_loss: Option<f64>,
+    /// Learning rate of the last step before the evaluation, when known.
+    pub lr: Option<f64>,
     /// Samples generated at this evaluation (may be empty).
     pub samples: &'a [Sample],
 }
@@ -40,6 +43,8 @@ pub struct Judgement {
     pub health: f64,
     /// Early stopping's decision, when it says stop.
     pub stop: Option<StopDecision>,
+    /// Where the validation loss is heading by the run's last step, or why no forecast.
+    pub forecast: Forecast,
 }
 
 /// Reads a run's numbers. Serialisable, so a resumed run keeps what it has seen.
@@ -58,6 +63,9 @@ pub struct Monitor {
     /// What the data check found of the validation split in train, when a check ran.
     #[serde(default)]
     contamination: Option<Contamination>,
+    /// The run's last step, which the forecast is made for (unknown for a foreign log).
+    #[serde(default)]
+    horizon: Option<u64>,
 }
 
 impl Monitor {
@@ -76,7 +84,13 @@ impl Monitor {
             first_spike: None,
             healths: Vec::new(),
             contamination: None,
+            horizon: None,
         }
+    }
+
+    /// Sets the run's last step, which the forecast at each evaluation is made for.
+    pub fn set_horizon(&mut self, max_steps: Option<u64>) {
+        self.horizon = max_steps;
     }
 
     /// Tells the monitor what the data check found of the validation split in train. A
@@ -110,6 +124,7 @@ impl Monitor {
             val_loss: seen.val_loss,
             train_loss,
             train_eval_loss: seen.train_eval_loss,
+            lr: seen.lr,
         };
         let mut verdict = self.detector.on_eval(point, seen.samples);
         if let Some(first) = self.first_spike.take() {
@@ -124,7 +139,8 @@ impl Monitor {
         if let Some(found) = &self.contamination {
             found.cite_in(&mut verdict);
         }
-        let health = eval_health(&verdict, point.gap(), self.spikes);
+        let rise = self.detector.best().map_or(0.0, |b| seen.val_loss - b);
+        let health = eval_health(&verdict, point.gap(), self.spikes, rise);
         self.healths.push(EvalHealth {
             score: health,
             warming_up: verdict.is_warming_up(),
@@ -137,12 +153,31 @@ impl Monitor {
         let stop = self.stopping.on_eval(seen.step, watched, &verdict);
         self.since_eval = NllSum::default();
         self.spikes = 0;
+        let forecast = forecast(
+            &self.detector.val_curve(),
+            verdict.state.kind,
+            self.horizon,
+            self.target_loss(),
+        );
         Judgement {
             verdict,
             train_loss,
             gap: point.gap(),
             health,
             stop,
+            forecast,
+        }
+    }
+
+    /// Early stopping's `stopping_threshold` as a validation loss in nats, when it watches
+    /// the validation loss or perplexity (lower is better).
+    fn target_loss(&self) -> Option<f64> {
+        let c = self.stopping.config();
+        let target = c.stopping_threshold.filter(|_| c.mode == Mode::Min)?;
+        match c.monitor {
+            Metric::ValLoss => Some(target),
+            Metric::ValPpl => Some(target.ln()),
+            Metric::TrainLoss => None,
         }
     }
 
@@ -182,6 +217,7 @@ mod tests {
             step,
             val_loss,
             train_eval_loss: Some(val_loss - 0.05),
+            lr: None,
             samples: &[],
         }
     }

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::baselines::Baselines;
+use crate::forecast::Forecast;
 use crate::samples::Sample;
 use crate::signal::Verdict;
 
@@ -139,6 +140,10 @@ pub struct Reading {
     /// Share of validation tokens among the model's first five guesses, 0–1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top5: Option<f64>,
+    /// The validation loss forecast for the run's last step, or why there is none; absent in
+    /// records written before forecasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<Forecast>,
 }
 
 impl MetricRecord {
@@ -233,6 +238,7 @@ pub(crate) mod tests {
                 samples: Vec::new(),
                 top1: Some(0.25),
                 top5: Some(0.5),
+                forecast: None,
             },
         })
     }

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 /// What a run looks like at one moment.
 ///
-/// Seven kinds are *states* (a run is in exactly one at each evaluation): `warming_up`,
-/// `healthy`, `plateau`, `overfitting`, `stalled`, `diverged`, `non_finite`. The others are
+/// Eight kinds are *states* (a run is in exactly one at each evaluation): `warming_up`,
+/// `healthy`, `plateau`, `overfitting`, `diverging`, `stalled`, `diverged`, `non_finite`. The others are
 /// *alarms*, named beside the state whenever their evidence is there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -22,6 +22,9 @@ pub enum SignalKind {
     /// Validation loss rising while the training loss keeps falling, or the gap between them
     /// past its bound: the model is memorising its training data.
     Overfitting,
+    /// Validation loss climbing back above its best together with the training loss: the
+    /// run is getting worse, not memorising (a learning rate too high for where the run is).
+    Diverging,
     /// After a few evaluations, the best validation loss is still not below the unigram
     /// baseline: the model has learned no more than word frequencies.
     Stalled,
@@ -41,11 +44,12 @@ pub enum SignalKind {
 
 impl SignalKind {
     /// Every kind, states first.
-    pub const ALL: [SignalKind; 10] = [
+    pub const ALL: [SignalKind; 11] = [
         SignalKind::WarmingUp,
         SignalKind::Healthy,
         SignalKind::Plateau,
         SignalKind::Overfitting,
+        SignalKind::Diverging,
         SignalKind::Stalled,
         SignalKind::Diverged,
         SignalKind::NonFinite,
@@ -61,6 +65,7 @@ impl SignalKind {
             SignalKind::Healthy => "healthy",
             SignalKind::Plateau => "plateau",
             SignalKind::Overfitting => "overfitting",
+            SignalKind::Diverging => "diverging",
             SignalKind::Stalled => "stalled",
             SignalKind::Diverged => "diverged",
             SignalKind::NonFinite => "non_finite",
@@ -78,6 +83,7 @@ impl SignalKind {
                 | SignalKind::Healthy
                 | SignalKind::Plateau
                 | SignalKind::Overfitting
+                | SignalKind::Diverging
                 | SignalKind::Stalled
                 | SignalKind::Diverged
                 | SignalKind::NonFinite
@@ -190,7 +196,8 @@ impl TryFrom<SignalList> for Verdict {
     fn try_from(list: SignalList) -> Result<Self, Self::Error> {
         let mut signals = list.signals;
         let at = signals.iter().position(|s| s.kind.is_state()).ok_or(
-            "no state (warming_up, healthy, plateau, overfitting, non_finite) among the signals",
+            "no state (warming_up, healthy, plateau, overfitting, diverging, stalled, diverged, \
+             non_finite) among the signals",
         )?;
         let state = signals.remove(at);
         Ok(Self {

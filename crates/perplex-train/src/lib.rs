@@ -3,6 +3,7 @@
 //! - [`config`]: the run's TOML config, overrides and validation;
 //! - [`data`] and [`data_check`]: the token streams of a run and the hygiene check at its start;
 //! - [`device`]: `--device` names to Burn devices;
+//! - [`lr_find`]: the learning-rate range test (`perplex lr-find`);
 //! - [`lr_schedule`]: warmup + cosine learning rate (Burn's schedulers);
 //! - [`optim`]: AdamW with 2-D-only weight decay and global gradient clipping;
 //! - [`trainer`]: one optimizer step;
@@ -23,6 +24,7 @@ pub mod evaluate;
 pub mod export;
 pub mod fs;
 pub mod generate;
+pub mod lr_find;
 pub mod lr_schedule;
 pub mod memory;
 pub mod optim;

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
+use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use perplex_data::TrainSampler;
@@ -126,9 +126,21 @@ impl Trainer {
         }
     }
 
-    /// One optimizer step on a fresh batch from `train`. A step whose loss or gradient norm
-    /// is not finite leaves the weights as they were (and is reported so by the stats).
+    /// One optimizer step on a fresh batch from `train`, at the scheduled learning rate. A
+    /// step whose loss or gradient norm is not finite leaves the weights as they were (and is
+    /// reported so by the stats).
     pub fn step(&mut self, train: &[u32]) -> StepStats {
+        let lr = self.scheduler.step();
+        self.step_at(train, lr)
+    }
+
+    /// One optimizer step at learning rate `lr` instead of the schedule's (the range test of
+    /// `perplex lr-find`); otherwise as [`Trainer::step`].
+    pub fn step_at_lr(&mut self, train: &[u32], lr: f64) -> StepStats {
+        self.step_at(train, lr.into())
+    }
+
+    fn step_at(&mut self, train: &[u32], lr: ModuleLearningRate) -> StepStats {
         // Dropout masks are a function of (seed, step): a resumed run draws the same ones.
         self.device.seed(step_seed(self.seed, self.step));
         let batch = self.sampler.next_batch(train);
@@ -146,7 +158,6 @@ impl Trainer {
             .try_to_vec::<f32>()
             .unwrap_or_default();
         let value = |i: usize| values.get(i).copied().map_or(f64::NAN, f64::from);
-        let lr = self.scheduler.step();
         let stats = StepStats {
             loss: value(0),
             grad_norm: value(1),

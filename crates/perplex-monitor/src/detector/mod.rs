@@ -3,11 +3,12 @@
 //! [`Detector`] looks at each training step (spikes, NaN) and each evaluation: levels first
 //! (a loss above the uniform guess or the step-0 loss is `diverged`; one never below the
 //! unigram baseline is `stalled`), then the trend of the validation loss (warm-up, healthy,
-//! plateau, overfitting), then alarms (leakage, repetitive samples). It keeps only numbers,
+//! plateau, overfitting, diverging), then alarms (leakage, repetitive samples). It keeps only numbers,
 //! so it can watch any run, perplex's or not.
 
 mod config;
 mod levels;
+mod rise;
 mod spikes;
 
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,10 @@ pub struct EvalPoint {
     pub train_loss: f64,
     /// Loss of a fixed slice of the train split in eval mode, nats, if measured.
     pub train_eval_loss: Option<f64>,
+    /// Learning rate of the last step before the evaluation, if known (absent in states
+    /// saved before it was recorded).
+    #[serde(default)]
+    pub lr: Option<f64>,
 }
 
 impl EvalPoint {
@@ -74,6 +79,16 @@ impl Detector {
         self.baselines = baselines;
     }
 
+    /// The lowest finite validation loss so far, nats.
+    pub fn best(&self) -> Option<f64> {
+        self.best
+    }
+
+    /// The evaluations so far as `(step, val loss)`, nats.
+    pub fn val_curve(&self) -> Vec<(u64, f64)> {
+        self.evals.iter().map(|p| (p.step, p.val_loss)).collect()
+    }
+
     /// Whether the detector has seen nothing yet.
     pub fn is_fresh(&self) -> bool {
         self.evals.is_empty() && self.recent_train.is_empty()
@@ -95,8 +110,8 @@ impl Detector {
     }
 
     /// Looks at one evaluation and its generated `samples`: the run's state (`non_finite`,
-    /// `diverged`, `warming_up`, `overfitting`, `stalled`, `healthy` or `plateau`, the first
-    /// that applies), and any alarms (`leak_suspected`, `degenerate_samples`). Warm-up softens
+    /// `diverged`, `warming_up`, `overfitting`, `diverging`, `stalled`, `healthy` or
+    /// `plateau`, the first that applies), and any alarms (`leak_suspected`, `degenerate_samples`). Warm-up softens
     /// only the trend: a run that has diverged or stalled is named so during warm-up too.
     pub fn on_eval(&mut self, point: EvalPoint, samples: &[Sample]) -> Verdict {
         let mut verdict = self.judge(point);
@@ -175,6 +190,9 @@ impl Detector {
         if let Some(evidence) = self.divergence().or_else(|| self.gap_past_bound(point)) {
             return make(SignalKind::Overfitting, evidence);
         }
+        if let Some(evidence) = self.diverging(point) {
+            return make(SignalKind::Diverging, evidence);
+        }
         if let Some(evidence) = stalled {
             return make(SignalKind::Stalled, evidence);
         }
@@ -196,8 +214,9 @@ impl Detector {
                 SignalKind::Plateau,
                 format!(
                     "no improvement beyond the minimum delta for {} evaluations (best {best:.4}); \
-                     let the cosine schedule decay, or try a lower learning rate",
+                     {}",
                     self.since_improvement,
+                    self.plateau_advice(point),
                 ),
             );
         }

@@ -8,6 +8,7 @@ fn point(step: u64, val: f64, train: f64, train_eval: Option<f64>) -> EvalPoint 
         val_loss: val,
         train_loss: train,
         train_eval_loss: train_eval,
+        lr: None,
     }
 }
 

@@ -184,6 +184,7 @@ fn parse_row(names: &[&str], line: &str) -> Option<MetricRecord> {
                     samples: Vec::new(),
                     top1: num("top1"),
                     top5: num("top5"),
+                    forecast: None,
                 },
             }))
         }

@@ -96,7 +96,8 @@ impl EventWriter {
     /// metrics record: `baseline/uniform`, `baseline/unigram`, `baseline/initial` for the
     /// baseline record; `train/loss`, `lr`, `train/tokens_per_s` for train records;
     /// `val/loss`, `val/ppl`, `val/bits_per_char`, `train/loss_eval`, `gap`, `health`,
-    /// `val/top1`, `val/top5` for evaluations.
+    /// `val/top1`, `val/top5`, and with a forecast `forecast/val_loss`, `forecast/low`,
+    /// `forecast/high` (nats, for the run's last step) for evaluations.
     pub fn record(&mut self, record: &MetricRecord) -> Result<(), SinkError> {
         match record {
             MetricRecord::Baseline(r) => {
@@ -121,7 +122,15 @@ impl EventWriter {
                 ] {
                     self.scalar(tag, r.step, value)?;
                 }
-                for (tag, value) in [("val/top1", g.top1), ("val/top5", g.top5)] {
+                let projection = g.forecast.as_ref().and_then(|f| f.projection());
+                let optional = [
+                    ("val/top1", g.top1),
+                    ("val/top5", g.top5),
+                    ("forecast/val_loss", projection.map(|p| p.val_loss)),
+                    ("forecast/low", projection.map(|p| p.low)),
+                    ("forecast/high", projection.map(|p| p.high)),
+                ];
+                for (tag, value) in optional {
                     if let Some(value) = value {
                         self.scalar(tag, r.step, value)?;
                     }

@@ -30,7 +30,8 @@ pub enum Mode {
 }
 
 /// Early-stopping settings (`[early_stopping]` in a run config). Defaults: watch `val_loss`
-/// (min), stop on NaN, on divergence and on overfitting, never on patience alone, restore the
+/// (min), stop on NaN, on divergence (a level above guessing, or a slow climb back), and on
+/// overfitting, never on patience alone, restore the
 /// best weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -58,6 +59,9 @@ pub struct EarlyStoppingConfig {
     /// Stop when the detector reports `diverged` (a loss above the uniform guess or the
     /// step-0 loss).
     pub stop_on_divergence: bool,
+    /// Stop when the detector reports `diverging` (validation and training loss climbing back
+    /// above the validation loss's best).
+    pub stop_on_diverging: bool,
     /// The run's final model is its best checkpoint.
     pub restore_best: bool,
 }
@@ -76,6 +80,7 @@ impl Default for EarlyStoppingConfig {
             start_from: 0,
             stop_on_overfitting: true,
             stop_on_divergence: true,
+            stop_on_diverging: true,
             restore_best: true,
         }
     }
@@ -132,6 +137,8 @@ pub enum StopCause {
     Overfitting,
     /// The detector saw a loss above the uniform guess or the step-0 loss.
     Diverged,
+    /// The detector saw validation and training loss climb back above the best.
+    Diverging,
 }
 
 /// A decision to stop, with its evidence.
@@ -172,6 +179,7 @@ impl StopCause {
             StopCause::NonFinite => "non_finite",
             StopCause::Overfitting => "overfitting",
             StopCause::Diverged => "diverged",
+            StopCause::Diverging => "diverging",
         }
     }
 }
@@ -255,6 +263,11 @@ impl EarlyStopping {
             && let Some(s) = verdict.find(SignalKind::Diverged)
         {
             return stop(StopCause::Diverged, s.evidence.clone());
+        }
+        if c.stop_on_diverging
+            && let Some(s) = verdict.find(SignalKind::Diverging)
+        {
+            return stop(StopCause::Diverging, s.evidence.clone());
         }
         if c.stop_on_overfitting
             && let Some(s) = verdict.find(SignalKind::Overfitting)

@@ -126,6 +126,19 @@ fn the_diverged_state_stops_at_once_unless_disabled() {
 }
 
 #[test]
+fn the_diverging_state_stops_by_default_unless_disabled() {
+    let climbing = Verdict {
+        state: Signal::new(SignalKind::Diverging, 600, "climbing back"),
+        alarms: Vec::new(),
+    };
+    let mut es = EarlyStopping::new(EarlyStoppingConfig::default());
+    let decision = es.on_eval(600, 6.7, &climbing).unwrap();
+    assert_eq!((decision.cause, decision.step), (StopCause::Diverging, 600));
+    let mut es = EarlyStopping::new(with(|c| c.stop_on_diverging = false));
+    assert!(es.on_eval(600, 6.7, &climbing).is_none());
+}
+
+#[test]
 fn settings_out_of_range_are_refused_with_their_key() {
     let err = with(|c| c.min_delta = -1.0).validate().unwrap_err();
     assert!(err.contains("early_stopping.min_delta"), "{err}");

@@ -57,6 +57,7 @@ impl CsvReader {
                 step,
                 val,
                 train_eval: None,
+                lr: None,
             });
         }
         Ok(Parsed::Rows(rows))

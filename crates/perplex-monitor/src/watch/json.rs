@@ -42,6 +42,7 @@ pub fn parse(text: &str, line: usize, cols: &Columns) -> Result<Parsed, RowError
                 step,
                 val: loss,
                 train_eval: num("train_eval_loss")?,
+                lr: num("lr")?,
             }),
             _ => {}
         }
@@ -54,6 +55,7 @@ pub fn parse(text: &str, line: usize, cols: &Columns) -> Result<Parsed, RowError
                 step,
                 val,
                 train_eval: None,
+                lr: num("lr")?,
             });
         }
     }

@@ -87,11 +87,13 @@ impl std::str::FromStr for Unit {
 pub enum Row {
     /// A training loss at a step.
     Train { step: u64, loss: f64 },
-    /// A validation loss at a step, with the eval-mode train loss when the log has it.
+    /// A validation loss at a step, with the eval-mode train loss and the learning rate
+    /// when the log has them.
     Eval {
         step: u64,
         val: f64,
         train_eval: Option<f64>,
+        lr: Option<f64>,
     },
     /// The baselines of a perplex run (its `baseline` record).
     Baselines(Baselines),
@@ -119,10 +121,12 @@ impl Row {
                 step,
                 val,
                 train_eval,
+                lr,
             } => Row::Eval {
                 step,
                 val: unit.to_nats(val),
                 train_eval: train_eval.map(|t| unit.to_nats(t)),
+                lr,
             },
             Row::Baselines(b) => Row::Baselines(b),
         }
@@ -290,11 +294,13 @@ pub fn feed(monitor: &mut Monitor, row: Row) -> Option<Said> {
             step,
             val,
             train_eval,
+            lr,
         } => {
             let judgement = monitor.on_eval(Observation {
                 step,
                 val_loss: val,
                 train_eval_loss: train_eval,
+                lr,
                 samples: &[],
             });
             Some(Said::Eval { step, judgement })

@@ -358,6 +358,7 @@ pub fn rows(scalars: &[Scalar], tags: &Tags) -> Vec<Row> {
                 step: s.step,
                 val: s.value,
                 train_eval: train_eval(s.step),
+                lr: None,
             };
             rows.push((s.step, 2, row));
         }

@@ -100,7 +100,8 @@ fn a_config_record_and_records_without_losses_are_skipped_and_counted() {
             Row::Eval {
                 step: 100,
                 val: 6.1,
-                train_eval: None
+                train_eval: None,
+                lr: None,
             }
         ]
     );
@@ -144,7 +145,8 @@ fn json_lines_of_perplex_and_of_others_are_understood() {
         Parsed::Rows(vec![Row::Eval {
             step: 500,
             val: 5.1,
-            train_eval: Some(5.0)
+            train_eval: Some(5.0),
+            lr: None,
         }])
     );
     let theirs = r#"{"step": 10, "train_loss": 4.5, "val_loss": 4.7}"#;
@@ -171,7 +173,8 @@ fn a_nanogpt_log_gives_evals_with_their_train_loss_and_iterations() {
             Row::Eval {
                 step: 0,
                 val: 4.2823,
-                train_eval: Some(4.2874)
+                train_eval: Some(4.2874),
+                lr: None,
             },
             Row::Train {
                 step: 0,
@@ -184,7 +187,8 @@ fn a_nanogpt_log_gives_evals_with_their_train_loss_and_iterations() {
             Row::Eval {
                 step: 250,
                 val: 2.0757,
-                train_eval: Some(1.9669)
+                train_eval: Some(1.9669),
+                lr: None,
             },
         ]
     );
@@ -204,13 +208,15 @@ fn bits_and_perplexities_are_converted_to_nats() {
         step: 1,
         val: 8.0,
         train_eval: Some(4.0),
+        lr: None,
     };
     assert_eq!(
         row.in_nats(Unit::Bits),
         Row::Eval {
             step: 1,
             val: 8.0 * ln2,
-            train_eval: Some(4.0 * ln2)
+            train_eval: Some(4.0 * ln2),
+            lr: None,
         }
     );
     let Row::Train { loss, .. } = (Row::Train {
@@ -276,7 +282,8 @@ fn perplex_s_own_event_files_read_back_as_they_were_written() {
         Row::Eval {
             step: 3,
             val: 6.25,
-            train_eval: Some(6.0)
+            train_eval: Some(6.0),
+            lr: None,
         }
     );
     drop(w);

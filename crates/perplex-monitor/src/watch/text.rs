@@ -48,6 +48,7 @@ pub fn parse(text: &str, line: usize) -> Result<Parsed, RowError> {
                     step,
                     val,
                     train_eval,
+                    lr: None,
                 }],
                 None => train_eval
                     .map(|loss| Row::Train { step, loss })

@@ -230,4 +230,7 @@ fn log_eval(r: &EvalRecord, baselines: &Baselines) {
     for signal in g.verdict.signals() {
         tracing::info!("step {step}: {signal}");
     }
+    if let Some(forecast) = &g.forecast {
+        tracing::info!("step {step}: {forecast}");
+    }
 }

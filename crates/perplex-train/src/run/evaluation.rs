@@ -40,6 +40,7 @@ impl Run<'_> {
             step,
             val_loss,
             train_eval_loss: Some(measured.train_eval.mean()),
+            lr: Some(lr),
             samples: &measured.samples,
         });
         self.progress.eval_s += measured.seconds;
@@ -100,6 +101,7 @@ impl Run<'_> {
                 samples: m.samples,
                 top1: Some(m.accuracy.top1_rate()),
                 top5: Some(m.accuracy.top5_rate()),
+                forecast: Some(judgement.forecast),
             },
         }
     }

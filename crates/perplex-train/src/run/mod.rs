@@ -138,6 +138,7 @@ impl<'a> Run<'a> {
         progress
             .monitor
             .set_contamination(crate::data_check::contamination(dir));
+        progress.monitor.set_horizon(Some(t.max_steps));
         let started = Instant::now()
             .checked_sub(Duration::from_secs_f64(progress.wall_s))
             .unwrap_or_else(Instant::now);
