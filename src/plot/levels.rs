@@ -38,7 +38,8 @@ pub(super) fn near_levels<'a>(panels: &[Panel], levels: &[(&'a str, f64)]) -> Ve
         .collect()
 }
 
-/// The y range over every finite value of the panels and every level, padded by 5% below and
+/// The y range over every finite value of the panels, their forecasts' intervals and every
+/// level, padded by 5% below and
 /// 25% above, where the signal onsets are named.
 pub(super) fn y_range(panels: &[Panel], levels: &[(&str, f64)]) -> (f64, f64) {
     let values = panels
@@ -46,6 +47,7 @@ pub(super) fn y_range(panels: &[Panel], levels: &[(&str, f64)]) -> (f64, f64) {
         .flat_map(|p| p.main.iter().chain(p.extra.iter().flat_map(|e| e.iter())))
         .map(|&(_, v)| v)
         .chain(levels.iter().map(|&(_, v)| v))
+        .chain(forecast_ends(panels))
         .filter(|v| v.is_finite());
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
@@ -55,6 +57,14 @@ pub(super) fn y_range(panels: &[Panel], levels: &[(&str, f64)]) -> (f64, f64) {
     }
     let pad = ((hi - lo) * 0.05).max(1e-3);
     (lo - pad, hi + 5.0 * pad)
+}
+
+/// The ends of each panel's forecast interval, which the y range must show.
+fn forecast_ends<'a>(panels: &'a [Panel]) -> impl Iterator<Item = f64> + 'a {
+    panels
+        .iter()
+        .filter_map(|p| p.forecast)
+        .flat_map(|(_, f)| [f.low, f.high])
 }
 
 /// The baseline levels: a dashed grey line across the panel each, named at its right end with

@@ -107,10 +107,25 @@ fn linear_fit(points: &[(f64, f64)], w: &[f64], c: f64) -> Option<(PowerLaw, f64
         return None;
     }
     let b = sxy / sxx;
-    let curve = PowerLaw {
-        a: my - b * mx,
-        b,
-        c,
+    let curve = if my - b * mx >= 0.0 {
+        PowerLaw {
+            a: my - b * mx,
+            b,
+            c,
+        }
+    } else {
+        // The best curve with its floor held at 0: `L = b·x`.
+        let (sxx0, sxl0) = points
+            .iter()
+            .zip(w)
+            .fold((0.0, 0.0), |(xx, xl), (&(t, l), w)| {
+                (xx + w * x(t) * x(t), xl + w * x(t) * l)
+            });
+        PowerLaw {
+            a: 0.0,
+            b: sxl0 / sxx0,
+            c,
+        }
     };
     let error = points
         .iter()

@@ -3,9 +3,10 @@
 //!
 //! The curve is `L(t) = a + b·t^(−c)` in nats per token against optimizer steps `t`, the
 //! shape language-model losses follow while the learning rate is not changing fast (see
-//! [`fit`]). The interval is the jackknife's: the fit is repeated leaving out each
-//! evaluation in turn, and `±2·√(se² + rmse²)` (the spread of those forecasts and the
-//! points' own scatter around the curve) is put around the forecast. A cosine schedule that
+//! [`fit`]). The interval is `±(2·√(se² + rmse²) + drift)`: `se` the jackknife's (the fit
+//! repeated leaving out each evaluation in turn), `rmse` the points' own scatter around the
+//! curve, and `drift` how far the forecast moved with the last third of the evaluations (a
+//! curve that is still bending moves it). A cosine schedule that
 //! anneals to a low floor lowers the loss of the last steps below the power law, so the
 //! forecast tends to err high there; the README states how far on PTB.
 //!
@@ -259,7 +260,8 @@ fn project(
     }
     let at = horizon as f64;
     let value = law.at(at);
-    let half = 2.0 * (jackknife_se(&points, at).powi(2) + fitted.rmse.powi(2)).sqrt();
+    let half = 2.0 * (jackknife_se(&points, at).powi(2) + fitted.rmse.powi(2)).sqrt()
+        + drift(&points, at, value);
     Ok(Projection {
         step: horizon,
         val_loss: value,
@@ -275,6 +277,19 @@ fn project(
             step: law.step_reaching(loss).map(|t| t.ceil() as u64),
         }),
     })
+}
+
+/// How far the forecast at `at` moved with the last third of the evaluations: the fit of the
+/// first two thirds, forecast there, against `value`. A curve still bending (a learning rate
+/// annealing) keeps moving its forecast, and the interval widens by as much.
+fn drift(points: &[(f64, f64)], at: f64, value: f64) -> f64 {
+    let kept = points.len() - points.len() / 3;
+    match fit_power_law(&points[..kept]) {
+        Some(early) if kept >= 4 && early.curve.at(at).is_finite() => {
+            (value - early.curve.at(at)).abs()
+        }
+        _ => 0.0,
+    }
 }
 
 /// The jackknife standard error of the forecast at `at`: the fit repeated without each point.
