@@ -142,7 +142,7 @@ fn load(dir: &Path) -> Result<(String, History, Option<RunSummary>)> {
         );
     }
     let history = History::from_records(&read_records(&metrics)?);
-    let summary = RunSummary::read(&run.summary())?;
+    let summary = run.read_summary()?;
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use anyhow::{Context, Result};
 use clap::Args;
 use perplex_monitor::nll::format_ppl;
-use perplex_train::{Control, NewRun, RunConfig, RunDir, TrainData};
+use perplex_train::{Control, NewRun, RunConfig, RunDir};
 
 use super::{device, ensure_corpus, shown};
 use crate::DataDirArg;
@@ -57,7 +57,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             let name = run_name(&args, config_path);
             let run = NewRun::claim(&args.runs_dir, &name, args.overwrite)?;
             ensure_corpus(&data_dir)?;
-            let data = TrainData::for_new_run(&data_dir, &config, &run)?;
+            let data = run.data(&data_dir, &config)?;
             tracing::info!("run directory: {}", shown(run.root().root()));
             perplex_train::train(&config, &data, run, &device, &control)?
         }

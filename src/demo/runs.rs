@@ -109,7 +109,7 @@ impl Demo {
         let runs = self.dir.join("runs");
         std::fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
         let run = NewRun::claim(&runs, spec.name, true)?;
-        let data = TrainData::for_new_run(spec.data, &config, &run)?;
+        let data = run.data(spec.data, &config)?;
         eprintln!(
             "-- run {} ({}{})",
             spec.name,

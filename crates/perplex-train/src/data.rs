@@ -1,13 +1,21 @@
 //! The token streams a run trains and validates on, and the tokenizer that made them.
 
 use perplex_data::tokenizer::stream_fingerprint;
-use perplex_data::{Corpus, CorpusTokenizer, DataDir, Split};
+use perplex_data::{CorpusTokenizer, DataDir, Split};
+use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
-use crate::config::{DataConfig, RunConfig};
-use crate::data_check::{check_data, save_data_check};
-use crate::run_dir::NewRun;
-use crate::state::StreamFingerprints;
+use crate::config::DataConfig;
+
+/// sha256 of a run's token streams (ids as little-endian u32): a resumed run must see the same
+/// data, or its best loss and its curves would mix two datasets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamFingerprints {
+    /// The train stream (after `data.max_train_tokens`).
+    pub train: String,
+    /// The validation stream.
+    pub valid: String,
+}
 
 /// The token streams a run trains and validates on, and the tokenizer that made them.
 pub struct TrainData {
@@ -28,21 +36,6 @@ impl TrainData {
         let train_lines = dir.read_split(Split::Train)?;
         let valid_lines = dir.read_split(Split::Valid)?;
         Self::from_lines(dir, config, &train_lines, &valid_lines)
-    }
-
-    /// Everything a new run needs before its first step: reads the corpus in `dir` once,
-    /// makes the tokenizer and the streams, runs the data check (refusing a leaky corpus
-    /// under `data.strict`), and writes the check into the run's staging directory.
-    pub fn for_new_run(
-        dir: &DataDir,
-        config: &RunConfig,
-        run: &NewRun,
-    ) -> Result<Self, TrainError> {
-        let corpus: Corpus = dir.read_all()?;
-        let data = Self::from_lines(dir, config.data(), &corpus.train, &corpus.valid)?;
-        let check = check_data(dir, &corpus, &data.tokenizer, config.data())?;
-        save_data_check(run.staging(), &check)?;
-        Ok(data)
     }
 
     /// Makes the tokenizer `config` names (by default a word-level vocabulary from the whole

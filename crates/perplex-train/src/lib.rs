@@ -7,6 +7,7 @@
 //! - [`lr_schedule`]: warmup + cosine learning rate (Burn's schedulers);
 //! - [`optim`]: AdamW with 2-D-only weight decay and global gradient clipping;
 //! - [`trainer`]: one optimizer step;
+//! - [`progress`]: what a run has measured so far (best, timers, the monitor), saved with it;
 //! - [`run`]: the training loop, its evaluations, checkpoints, events and resume;
 //! - [`evaluate`]: the exact validation pass;
 //! - [`checkpoint`], [`state`], [`run_dir`], [`summary`]: what a run leaves on disk;
@@ -28,6 +29,7 @@ pub mod lr_find;
 pub mod lr_schedule;
 pub mod memory;
 pub mod optim;
+pub mod progress;
 pub mod run;
 pub mod run_dir;
 pub mod state;

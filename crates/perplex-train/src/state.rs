@@ -30,7 +30,8 @@ use perplex_model::{Gpt, GptConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{CheckpointError, write_atomically};
-use crate::run::Progress;
+use crate::data::StreamFingerprints;
+use crate::progress::Progress;
 
 /// The marker at the start of a state file; the number is the format's version.
 const MAGIC: &[u8] = b"PERPLEX-STATE-2\n";
@@ -52,16 +53,6 @@ pub struct StateHeader {
     pub streams: StreamFingerprints,
     /// Everything else the run has measured.
     pub progress: Progress,
-}
-
-/// sha256 of a run's token streams (ids as little-endian u32): a resumed run must see the same
-/// data, or its best loss and its curves would mix two datasets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StreamFingerprints {
-    /// The train stream (after `data.max_train_tokens`).
-    pub train: String,
-    /// The validation stream.
-    pub valid: String,
 }
 
 /// A state read back from disk.

@@ -1,12 +1,9 @@
 //! How a run ended: [`RunSummary`], written to `summary.json` whatever stopped the run.
 
 use std::fmt;
-use std::path::Path;
 
 use perplex_monitor::{Baselines, StopDecision};
 use serde::{Deserialize, Serialize};
-
-use crate::run_dir::RunDirError;
 
 /// Why training stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,19 +90,6 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    /// Reads a `summary.json`; `None` when there is none (a run still going, or killed).
-    pub fn read(path: &Path) -> Result<Option<Self>, RunDirError> {
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return Ok(None);
-        };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|source| RunDirError::BadSummary {
-                path: path.to_owned(),
-                source,
-            })
-    }
-
     /// The summary as `summary.json`'s text.
     pub fn to_json(&self) -> String {
         let json = serde_json::to_string_pretty(self).expect("a summary always serialises");

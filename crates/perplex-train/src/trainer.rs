@@ -17,11 +17,12 @@ use perplex_model::{Gpt, GptConfig};
 use crate::TrainError;
 use crate::checkpoint::CheckpointError;
 use crate::config::RunConfig;
+use crate::data::StreamFingerprints;
 use crate::evaluate::batch_tensors;
 use crate::lr_schedule::lr_scheduler;
 use crate::optim::{adamw, clip_global_norm};
-use crate::run::Progress;
-use crate::state::{self, SavedState, StateHeader, StreamFingerprints};
+use crate::progress::Progress;
+use crate::state::{self, SavedState, StateHeader};
 
 /// What one optimizer step measured.
 #[derive(Debug, Clone, Copy, PartialEq)]

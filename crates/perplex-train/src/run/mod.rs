@@ -10,7 +10,7 @@ mod checkpointing;
 mod console;
 mod evaluation;
 mod events;
-mod progress;
+mod observers;
 mod resume;
 #[cfg(test)]
 mod tests;
@@ -24,19 +24,20 @@ use perplex_model::GptConfig;
 use perplex_monitor::baselines::{uniform_loss, unigram_loss};
 use perplex_monitor::{BaselineRecord, Cadence, Monitor, StopDecision, TrainRecord};
 
-pub use progress::{Best, LossWindow, Progress};
+pub use crate::progress::{Best, LossWindow, Progress};
 pub use resume::resume;
 
 use crate::TrainError;
 use crate::config::RunConfig;
+use crate::data::StreamFingerprints;
 use crate::data::TrainData;
 use crate::evaluate::evaluate;
 use crate::memory;
 use crate::run_dir::{NewRun, RunDir};
-use crate::state::StreamFingerprints;
 use crate::summary::{RunSummary, StopReason};
 use crate::trainer::{StepStats, Trainer};
-use events::{Event, Observers};
+use events::Event;
+use observers::Observers;
 
 /// How a caller steers a running training: a flag that, once set (by a signal handler, say),
 /// makes the loop finish its step, save everything and return.

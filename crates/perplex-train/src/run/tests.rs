@@ -109,7 +109,7 @@ fn a_non_finite_loss_stops_at_once_and_keeps_the_best_checkpoint() {
     let err = result.unwrap_err();
     assert!(matches!(err, TrainError::NonFinite { step: 103 }), "{err}");
     assert!(err.to_string().contains("step 103"), "{err}");
-    let summary = RunSummary::read(&run.summary()).unwrap().unwrap();
+    let summary = run.read_summary().unwrap().unwrap();
     assert_eq!(summary.stop_reason, StopReason::NonFinite);
     for kind in [CheckpointKind::Best, CheckpointKind::Last] {
         let meta = checkpoint::read_meta(&run.checkpoint(kind)).unwrap();

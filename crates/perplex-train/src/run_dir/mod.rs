@@ -30,7 +30,7 @@ pub use open::OpenRun;
 
 use crate::TrainError;
 use crate::config::RunConfig;
-use crate::summary::StopReason;
+use crate::summary::{RunSummary, StopReason};
 
 /// Which checkpoint of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +124,18 @@ impl RunDir {
     /// One checkpoint's file.
     pub fn checkpoint(&self, kind: CheckpointKind) -> PathBuf {
         self.checkpoints().join(format!("{kind}.safetensors"))
+    }
+
+    /// Reads the run's `summary.json`; `None` when there is none (a run still going, or
+    /// killed).
+    pub fn read_summary(&self) -> Result<Option<RunSummary>, RunDirError> {
+        let path = self.summary();
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|source| RunDirError::BadSummary { path, source })
     }
 
     /// Whether the directory holds a perplex run (its `config.toml`, `metrics.jsonl` or

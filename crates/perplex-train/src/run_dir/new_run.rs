@@ -4,7 +4,13 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use perplex_data::{Corpus, DataDir};
+
 use super::{RunDir, RunDirError, RunLock};
+use crate::TrainError;
+use crate::config::RunConfig;
+use crate::data::TrainData;
+use crate::data_check::{check_data, save_data_check};
 
 /// Refuses a run name that is not one plain path component: empty, `.`, `..`, a path with a
 /// separator, or a name starting with a dot (those are perplex's own lock and staging files).
@@ -85,6 +91,17 @@ impl NewRun {
     /// Where the run is built until it starts.
     pub fn staging(&self) -> &RunDir {
         &self.staging
+    }
+
+    /// Everything the new run needs before its first step: reads the corpus in `dir` once,
+    /// makes the tokenizer and the streams, runs the data check (refusing a leaky corpus
+    /// under `data.strict`), and writes the check into the staging directory.
+    pub fn data(&self, dir: &DataDir, config: &RunConfig) -> Result<TrainData, TrainError> {
+        let corpus: Corpus = dir.read_all()?;
+        let data = TrainData::from_lines(dir, config.data(), &corpus.train, &corpus.valid)?;
+        let check = check_data(dir, &corpus, &data.tokenizer, config.data())?;
+        save_data_check(&self.staging, &check)?;
+        Ok(data)
     }
 
     /// Where the run will live.

@@ -62,7 +62,7 @@ impl OpenRun {
 
     /// The run's summary, when it has one.
     pub fn summary(&self) -> Result<Option<RunSummary>, RunDirError> {
-        RunSummary::read(&self.dir.summary())
+        self.dir.read_summary()
     }
 
     fn check_corpus_tokenizer(&self, data_dir: &DataDir, found: &str) -> Result<(), TrainError> {
