@@ -42,8 +42,9 @@ pub struct DetectorConfig {
     pub diverge_margin: f64,
     /// `diverging` when the validation loss has stayed more than this many nats above its
     /// best for `rise_evals` evaluations while the training loss rose too. The shipped healthy
-    /// runs never sat more than 0.03 nats above their best (the README lists them); the
-    /// slow blow-up of an overshooting warm-up passes 0.1 within a few evaluations.
+    /// runs never sat more than 0.0032 nats above their best, a noisy one (batch 4) 0.015
+    /// (the README lists them); an overshooting warm-up passed 0.1 three evaluations after its
+    /// plateau began.
     pub rise_margin: f64,
     /// Consecutive evaluations past `rise_margin` before `diverging`.
     pub rise_evals: usize,
