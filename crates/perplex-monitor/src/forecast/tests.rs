@@ -100,3 +100,13 @@ fn a_forecast_is_written_with_its_status_and_read_back() {
     );
     assert_eq!(serde_json::from_str::<Forecast>(&json).unwrap(), none);
 }
+
+#[test]
+fn a_long_curve_is_thinned_to_the_most_fitted_and_still_forecast() {
+    let long = curve(2000, 10, 0.005);
+    let f = forecast(&long, SignalKind::Healthy, Some(50_000), None);
+    let p = f.projection().expect("a forecast");
+    assert_eq!(p.points, MAX_FITTED);
+    let truth = 4.0 + 30.0 * 50_000f64.powf(-0.5);
+    assert!(p.low <= truth && truth <= p.high, "{truth} outside {p:?}");
+}
