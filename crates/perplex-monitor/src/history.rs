@@ -2,7 +2,7 @@
 //! summarises.
 
 use crate::baselines::Baselines;
-use crate::forecast::Projection;
+use crate::forecast::{Forecast, Projection};
 use crate::health::{EvalHealth, run_health};
 use crate::records::MetricRecord;
 use crate::signal::SignalKind;
@@ -34,7 +34,8 @@ pub struct History {
     pub tokenizer_sha256: Option<String>,
     /// The last step recorded.
     pub last_step: u64,
-    /// The latest fitted forecast and the step it was made at.
+    /// The latest fitted forecast and the step it was made at, unless a later evaluation
+    /// withdrew it (see [`crate::forecast::NoForecast::withdraws`]).
     pub forecast: Option<(u64, Projection)>,
     /// Each evaluation's health, for [`run_health`].
     healths: Vec<EvalHealth>,
@@ -70,8 +71,12 @@ impl History {
             h.train_eval_loss.push((r.step, g.train_eval_loss));
             h.val_bits_per_char.push((r.step, g.bits_per_char));
             h.health.push((r.step, g.health));
-            if let Some(p) = g.forecast.as_ref().and_then(|f| f.projection()) {
-                h.forecast = Some((r.step, p.clone()));
+            match &g.forecast {
+                Some(Forecast::Fitted(p)) => h.forecast = Some((r.step, (**p).clone())),
+                // A later evaluation that found the curve rising or the fit poor withdraws
+                // the forecast; one that was merely early, or at the last step, does not.
+                Some(Forecast::Unavailable { reason }) if reason.withdraws() => h.forecast = None,
+                _ => {}
             }
             h.healths.push(EvalHealth {
                 score: g.health,
@@ -142,6 +147,27 @@ mod tests {
         assert_eq!(h.run_health(), Some(80.0));
         assert_eq!((h.val_loss[0], h.train_loss[0]), ((10, 6.0), (5, 7.0)));
         assert_eq!(h.baselines.and_then(|b| b.unigram), Some(6.5));
+    }
+
+    #[test]
+    fn a_forecast_is_kept_to_the_last_step_and_withdrawn_by_a_rise() {
+        use crate::forecast::forecast;
+        let curve: Vec<(u64, f64)> = (1..=6).map(|i| (100 * i, 6.0 - 0.1 * i as f64)).collect();
+        let with = |step, f: Forecast| {
+            let mut record = eval(step, 5.0, &[SignalKind::Healthy]);
+            if let MetricRecord::Eval(e) = &mut record {
+                e.reading.forecast = Some(f);
+            }
+            record
+        };
+        let fitted = forecast(&curve, SignalKind::Healthy, Some(1000), None);
+        assert!(fitted.projection().is_some());
+        let at_end = forecast(&curve, SignalKind::Healthy, Some(600), None);
+        let rising = forecast(&curve, SignalKind::Diverging, Some(1000), None);
+        let kept = History::from_records(&[with(500, fitted.clone()), with(600, at_end)]);
+        assert_eq!(kept.forecast.map(|(step, _)| step), Some(500));
+        let withdrawn = History::from_records(&[with(500, fitted), with(600, rising)]);
+        assert_eq!(withdrawn.forecast, None);
     }
 
     #[test]

@@ -181,6 +181,17 @@ pub enum NoForecast {
     },
 }
 
+impl NoForecast {
+    /// Whether this reason takes back an earlier forecast: the curve rose, stopped falling or
+    /// left the fit. Too few evaluations, no horizon or the last step say nothing against it.
+    pub fn withdraws(&self) -> bool {
+        matches!(
+            self,
+            NoForecast::Rising { .. } | NoForecast::NotFalling | NoForecast::PoorFit { .. }
+        )
+    }
+}
+
 impl fmt::Display for NoForecast {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
