@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use perplex_monitor::lr_range::{RangeTest, Suggestion, Sweep};
+use perplex_monitor::lr_range::{NoSuggestion, RangeTest, Suggestion, Sweep};
 use perplex_train::{RunConfig, TrainData};
 use serde_json::json;
 
@@ -96,7 +96,7 @@ fn ended(test: &RangeTest) -> String {
 
 fn print_text(
     test: &RangeTest,
-    suggestion: &Result<Suggestion, perplex_monitor::lr_range::NoSuggestion>,
+    suggestion: &Result<Suggestion, NoSuggestion>,
     seconds: f64,
     args: &LrFindArgs,
     min_ratio: f64,
@@ -128,7 +128,7 @@ fn print_text(
 
 fn report(
     test: &RangeTest,
-    suggestion: &Result<Suggestion, perplex_monitor::lr_range::NoSuggestion>,
+    suggestion: &Result<Suggestion, NoSuggestion>,
     seconds: f64,
     args: &LrFindArgs,
     min_ratio: f64,

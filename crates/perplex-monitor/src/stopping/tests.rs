@@ -112,30 +112,30 @@ fn the_overfitting_signal_stops_unless_disabled() {
     assert!(es.on_eval(300, 4.0, &overfit).is_none());
 }
 
-#[test]
-fn the_diverged_state_stops_at_once_unless_disabled() {
-    let diverged = Verdict {
-        state: Signal::new(SignalKind::Diverged, 100, "above ln V"),
-        alarms: Vec::new(),
-    };
-    let mut es = EarlyStopping::new(EarlyStoppingConfig::default());
-    let decision = es.on_eval(100, 43.5, &diverged).unwrap();
-    assert_eq!((decision.cause, decision.step), (StopCause::Diverged, 100));
-    let mut es = EarlyStopping::new(with(|c| c.stop_on_divergence = false));
-    assert!(es.on_eval(100, 43.5, &diverged).is_none());
-}
+/// Turns one stop off in a config.
+type Disable = fn(&mut EarlyStoppingConfig);
 
 #[test]
-fn the_diverging_state_stops_by_default_unless_disabled() {
-    let climbing = Verdict {
-        state: Signal::new(SignalKind::Diverging, 600, "climbing back"),
-        alarms: Vec::new(),
-    };
-    let mut es = EarlyStopping::new(EarlyStoppingConfig::default());
-    let decision = es.on_eval(600, 6.7, &climbing).unwrap();
-    assert_eq!((decision.cause, decision.step), (StopCause::Diverging, 600));
-    let mut es = EarlyStopping::new(with(|c| c.stop_on_diverging = false));
-    assert!(es.on_eval(600, 6.7, &climbing).is_none());
+fn each_stopping_state_stops_at_once_by_default_unless_disabled() {
+    let cases: [(SignalKind, StopCause, Disable); 2] = [
+        (SignalKind::Diverged, StopCause::Diverged, |c| {
+            c.stop_on_divergence = false
+        }),
+        (SignalKind::Diverging, StopCause::Diverging, |c| {
+            c.stop_on_diverging = false
+        }),
+    ];
+    for (kind, cause, disable) in cases {
+        let verdict = Verdict {
+            state: Signal::new(kind, 600, "the evidence"),
+            alarms: Vec::new(),
+        };
+        let mut es = EarlyStopping::new(EarlyStoppingConfig::default());
+        let decision = es.on_eval(600, 6.7, &verdict).unwrap();
+        assert_eq!((decision.cause, decision.step), (cause, 600), "{kind}");
+        let mut es = EarlyStopping::new(with(disable));
+        assert!(es.on_eval(600, 6.7, &verdict).is_none(), "{kind}");
+    }
 }
 
 #[test]
