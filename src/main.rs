@@ -40,6 +40,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use perplex_train::StopReason;
 
 /// Train a small transformer language model and read its signals.
 #[derive(Debug, Parser)]
@@ -152,12 +153,9 @@ fn main() -> ExitCode {
 /// The exit status of a failed command: 130 for a run stopped by a signal after saving, 3
 /// for a non-finite loss, 1 for everything else.
 fn exit_status(err: &anyhow::Error) -> u8 {
-    if err.downcast_ref::<commands::Interrupted>().is_some() {
-        return EXIT_INTERRUPTED as u8;
-    }
-    match err.downcast_ref::<perplex_train::TrainError>() {
-        Some(perplex_train::TrainError::Interrupted { .. }) => EXIT_INTERRUPTED as u8,
-        Some(perplex_train::TrainError::NonFinite { .. }) => EXIT_NON_FINITE,
+    match err.downcast_ref::<commands::Stopped>().map(|s| s.reason) {
+        Some(StopReason::Interrupted) => EXIT_INTERRUPTED as u8,
+        Some(StopReason::NonFinite) => EXIT_NON_FINITE,
         _ => 1,
     }
 }
@@ -165,16 +163,23 @@ fn exit_status(err: &anyhow::Error) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perplex_train::TrainError;
 
     #[test]
     fn each_way_a_run_stops_has_its_documented_exit_status() {
-        let status = |e: TrainError| exit_status(&anyhow::Error::from(e));
-        assert_eq!(status(TrainError::NonFinite { step: 7 }), 3);
-        assert_eq!(status(TrainError::Interrupted { step: 7 }), 130);
-        assert_eq!(status(TrainError::DataCheck("leak".into())), 1);
+        let stopped = |reason| {
+            exit_status(&anyhow::Error::from(commands::Stopped {
+                reason,
+                message: "stopped".into(),
+            }))
+        };
+        assert_eq!(stopped(StopReason::NonFinite), 3);
+        assert_eq!(stopped(StopReason::Interrupted), 130);
+        let wrapped = anyhow::Error::from(commands::Stopped {
+            reason: StopReason::Interrupted,
+            message: "generation stopped".into(),
+        })
+        .context("while generating");
+        assert_eq!(exit_status(&wrapped), 130, "found under a context too");
         assert_eq!(exit_status(&anyhow::anyhow!("bad flag")), 1);
-        let stopped = anyhow::Error::from(commands::Interrupted("generation stopped".into()));
-        assert_eq!(exit_status(&stopped), 130);
     }
 }

@@ -44,8 +44,8 @@ fn a_learning_rate_too_high_is_diverged_at_the_first_evaluation_and_stopped() {
         "train.eval_every=100",
     ];
     let (run, summary) = tiny(tmp.path(), &data, "hot", &sets);
-    assert_eq!(summary["stop_reason"], "early_stopping", "{summary}");
-    assert_eq!(summary["early_stop"]["cause"], "diverged", "{summary}");
+    assert_eq!(summary["stop_reason"], "diverged", "{summary}");
+    assert_eq!(summary["stop"]["reason"], "diverged", "{summary}");
     assert_eq!(summary["steps"], 100);
     assert_eq!(summary["restored_best"], true);
     assert_eq!(summary["health"], 0.0);

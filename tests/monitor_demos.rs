@@ -63,8 +63,8 @@ fn the_overfitting_demo_is_caught_and_its_best_weights_kept() {
             "train.min_lr=3e-3",
         ],
     );
-    assert_eq!(summary["stop_reason"], "early_stopping", "{summary}");
-    assert_eq!(summary["early_stop"]["cause"], "overfitting", "{summary}");
+    assert_eq!(summary["stop_reason"], "overfitting", "{summary}");
+    assert_eq!(summary["stop"]["reason"], "overfitting", "{summary}");
     let stopped = summary["steps"].as_u64().unwrap();
     assert!(stopped < 400, "stopped early, at {stopped}");
     assert_eq!(states(&run).last().unwrap(), "overfitting");
@@ -86,7 +86,7 @@ fn the_overfitting_demo_is_caught_and_its_best_weights_kept() {
     let text = stdout(&out);
     let best = summary["best_step"].as_u64().unwrap();
     assert!(text.contains(&format!("best: step {best},")), "{text}");
-    assert!(text.contains("stopped: early_stopping"), "{text}");
+    assert!(text.contains("stopped: overfitting"), "{text}");
     assert!(text.contains("overfitting@"), "{text}");
     assert_picture(&run.join("report.png"));
     let svg = std::fs::read_to_string(run.join("report.svg")).unwrap();

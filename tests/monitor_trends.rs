@@ -52,8 +52,8 @@ fn a_loss_climbing_back_with_the_train_loss_is_diverging_and_stopped() {
     let at = kinds.iter().position(|k| *k == "diverging");
     let at = at.unwrap_or_else(|| panic!("never diverging: {kinds:?}"));
     assert_eq!(at, kinds.len() - 1, "stopped at the first: {kinds:?}");
-    let stop = &summary["early_stop"];
-    assert_eq!(stop["cause"], "diverging", "{summary}");
+    let stop = &summary["stop"];
+    assert_eq!(stop["reason"], "diverging", "{summary}");
     let best_step = summary["best_step"].as_u64().unwrap();
     assert!(best_step < stop["step"].as_u64().unwrap(), "{summary}");
     assert!(summary["restored_best"].as_bool().unwrap(), "{summary}");

@@ -95,9 +95,10 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         return Err(e).context("writing the generated text");
     }
     if stop.load(Ordering::SeqCst) {
-        return Err(super::Interrupted(format!(
-            "generation stopped by Ctrl-C after {written} tokens"
-        ))
+        return Err(super::Stopped {
+            reason: perplex_train::StopReason::Interrupted,
+            message: format!("generation stopped by Ctrl-C after {written} tokens"),
+        }
         .into());
     }
     Ok(())

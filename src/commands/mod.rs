@@ -18,19 +18,52 @@ use std::path::Path;
 use anyhow::Result;
 use perplex_data::DataDir;
 use perplex_data::fetch::{FetchOutcome, fetch_ptb, ptb_base_url};
+use perplex_train::{RunSummary, StopReason};
 
-/// A command stopped by Ctrl-C after doing (and printing) part of its work; the binary exits
-/// with status 130 for it.
+/// A command that stopped before its work was done, for a [`StopReason`] the binary maps to
+/// its exit status: 130 for Ctrl-C (after saving), 3 for a non-finite training loss.
 #[derive(Debug)]
-pub struct Interrupted(pub String);
+pub struct Stopped {
+    /// Why.
+    pub reason: StopReason,
+    /// What to tell the user: what happened and what to do.
+    pub message: String,
+}
 
-impl std::fmt::Display for Interrupted {
+impl std::fmt::Display for Stopped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
-impl std::error::Error for Interrupted {}
+impl std::error::Error for Stopped {}
+
+/// A training run that did not finish (interrupted, or a non-finite step) as the error that
+/// sets the binary's exit status; a finished run as itself.
+pub fn finished(summary: RunSummary, dir: &Path) -> Result<RunSummary> {
+    let step = summary.steps;
+    let message = match summary.stop_reason {
+        StopReason::Interrupted => format!(
+            "interrupted after step {step}; the state is saved, continue with \
+             `perplex train --resume {}`",
+            dir.display()
+        ),
+        StopReason::NonFinite => format!(
+            "training stopped at step {step}: the loss or gradient norm is not finite ({}); \
+             the best checkpoint is untouched. Try a lower train.lr or train.grad_clip = 1.0",
+            summary
+                .stop
+                .as_ref()
+                .map_or("NaN or inf", |d| d.evidence.as_str())
+        ),
+        _ => return Ok(summary),
+    };
+    Err(Stopped {
+        reason: summary.stop_reason,
+        message,
+    }
+    .into())
+}
 
 /// Makes sure the corpus is on disk, downloading PTB into `dir` (and saying so) when a split
 /// file is missing.

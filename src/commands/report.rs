@@ -42,9 +42,9 @@ pub struct RunReport {
     pub best_val_ppl: Option<f64>,
     /// Validation bits per character at the best step.
     pub best_val_bits_per_char: Option<f64>,
-    /// Why the run ended (`max_steps`, `early_stopping`, …), or `running` without a summary.
-    pub stop_reason: String,
-    /// Early stopping's cause and evidence, when it stopped the run.
+    /// Why the run ended (`max_steps`, `overfitting`, …); `null` while it runs (no summary).
+    pub stop_reason: Option<StopReason>,
+    /// Early stopping's reason and evidence, when it stopped the run.
     pub stop_evidence: Option<String>,
     /// Health 0–100 of the whole run.
     pub health: Option<f64>,
@@ -151,10 +151,10 @@ fn load(dir: &Path) -> Result<(String, History, Option<RunSummary>)> {
 }
 
 fn run_report(name: &str, h: &History, summary: Option<&RunSummary>) -> RunReport {
-    let stop_reason = summary
-        .map_or("running", |s| s.stop_reason.name())
-        .to_owned();
-    let early = summary.and_then(|s| s.early_stop.as_ref());
+    let stop_reason = summary.map(|s| s.stop_reason);
+    let early = summary
+        .and_then(|s| s.stop.as_ref())
+        .filter(|d| d.reason.is_early_stop());
     RunReport {
         name: name.to_owned(),
         steps: summary.map(|s| s.steps).unwrap_or(h.last_step),
@@ -183,10 +183,9 @@ fn run_report(name: &str, h: &History, summary: Option<&RunSummary>) -> RunRepor
 /// The label of a run's stop line in the picture: early stopping's cause, or why else it
 /// ended before its last step (none when it ran to the end).
 fn stop_mark(summary: &RunSummary) -> Option<String> {
-    match (summary.stop_reason, &summary.early_stop) {
-        (StopReason::MaxSteps, _) => None,
-        (_, Some(decision)) => Some(decision.cause.name().to_owned()),
-        (reason, None) => Some(reason.name().to_owned()),
+    match summary.stop_reason {
+        StopReason::MaxSteps => None,
+        reason => Some(reason.name().to_owned()),
     }
 }
 
@@ -207,7 +206,8 @@ fn summary_text(report: &Report) -> String {
         ));
         t.push_str(&format!(
             "  stopped: {} after {} steps",
-            r.stop_reason, r.steps
+            r.stop_reason.map_or("running", StopReason::name),
+            r.steps
         ));
         if let Some(e) = &r.stop_evidence {
             t.push_str(&format!(" ({e})"));

@@ -8,7 +8,7 @@ use clap::Args;
 use perplex_monitor::nll::format_ppl;
 use perplex_train::{Control, NewRun, RunConfig, RunDir};
 
-use super::{device, ensure_corpus, shown};
+use super::{device, ensure_corpus, finished, shown};
 use crate::DataDirArg;
 
 /// Flags of `perplex train`.
@@ -50,7 +50,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             let run = RunDir::open(dir)?;
             ensure_corpus(&data_dir)?;
             let data = run.data(&data_dir)?;
-            perplex_train::resume(&run, &data, &device, &control)?
+            finished(perplex_train::resume(&run, &data, &device, &control)?, dir)?
         }
         (None, Some(config_path)) => {
             let config = RunConfig::load(config_path, &args.overrides)?;
@@ -58,8 +58,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
             let run = NewRun::claim(&args.runs_dir, &name, args.overwrite)?;
             ensure_corpus(&data_dir)?;
             let data = run.data(&data_dir, &config)?;
-            tracing::info!("run directory: {}", shown(run.root().root()));
-            perplex_train::train(&config, &data, run, &device, &control)?
+            let dir = run.root().root().to_owned();
+            tracing::info!("run directory: {}", shown(&dir));
+            finished(
+                perplex_train::train(&config, &data, run, &device, &control)?,
+                &dir,
+            )?
         }
         (None, None) => anyhow::bail!("give --config FILE, or --resume RUN_DIR"),
     };

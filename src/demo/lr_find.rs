@@ -30,8 +30,9 @@ pub fn teach(demo: &Demo) -> Result<Learned> {
     })?;
     let stop = hot
         .summary
-        .early_stop
+        .stop
         .as_ref()
+        .filter(|d| d.reason.is_early_stop())
         .map_or_else(|| "ran to its end".into(), |d| d.to_string());
     let (fixed, reference) = (found.best_loss(), shipped.best_loss());
     // The hand-picked run would stretch the loss axis to 20 nats: the picture compares the
@@ -107,7 +108,12 @@ fn figures(
     learned.figure("hot_lr", HOT_LR);
     learned.figure("hot_best_val_loss_nats", hot.best_loss());
     learned.figure("hot_steps", hot.summary.steps);
-    let stopped = hot.summary.early_stop.as_ref().map(|d| d.cause.to_string());
+    let stopped = hot
+        .summary
+        .stop
+        .as_ref()
+        .filter(|d| d.reason.is_early_stop())
+        .map(|d| d.reason.to_string());
     learned.figure("hot_stop_cause", stopped);
     learned.figure("sweep_steps", test.points.len());
     learned.figure("suggested_lr", suggestion.lr);

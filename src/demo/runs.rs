@@ -116,8 +116,9 @@ impl Demo {
             c.file,
             overrides_text(&spec.overrides)
         );
-        let summary = perplex_train::train(&config, &data, run, &self.device, &self.control)?;
         let dir = runs.join(spec.name);
+        let summary = perplex_train::train(&config, &data, run, &self.device, &self.control)?;
+        let summary = crate::commands::finished(summary, &dir)?;
         let records = read_records(&dir.join("metrics.jsonl"))?;
         Ok(Finished {
             name: spec.name.to_owned(),

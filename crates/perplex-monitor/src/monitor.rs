@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::baselines::Baselines;
+use crate::best::{Best, best_index};
 use crate::contamination::Contamination;
 use crate::detector::{Detector, DetectorConfig, EvalPoint};
 use crate::forecast::{Forecast, forecast};
@@ -43,6 +44,8 @@ pub struct Judgement {
     pub health: f64,
     /// Early stopping's decision, when it says stop.
     pub stop: Option<StopDecision>,
+    /// Whether this evaluation is the best so far (its weights are the `best` checkpoint).
+    pub is_best: bool,
     /// Where the validation loss is heading by the run's last step, or why no forecast.
     pub forecast: Forecast,
 }
@@ -139,18 +142,22 @@ impl Monitor {
         if let Some(found) = &self.contamination {
             found.cite_in(&mut verdict);
         }
-        let rise = self.detector.best().map_or(0.0, |b| seen.val_loss - b);
+        let rise = self.best().map_or(0.0, |b| seen.val_loss - b.val_loss);
         let health = eval_health(&verdict, point.gap(), self.spikes, rise);
         self.healths.push(EvalHealth {
             score: health,
             warming_up: verdict.is_warming_up(),
         });
-        let watched = match self.stopping.config().monitor {
-            Metric::ValLoss => seen.val_loss,
-            Metric::ValPpl => seen.val_loss.exp(),
-            Metric::TrainLoss => train_loss,
-        };
-        let stop = self.stopping.on_eval(seen.step, watched, &verdict);
+        let metric = self.stopping.config().monitor;
+        let evals = self.detector.evals();
+        let is_best = best_index(evals.iter().map(|p| p.val_loss)) == Some(evals.len() - 1);
+        let earlier = &evals[..evals.len() - 1];
+        let best = self
+            .stopping
+            .watched_best(earlier.iter().map(|p| watched(metric, p)));
+        let stop = self
+            .stopping
+            .on_eval(seen.step, watched(metric, &point), best, &verdict);
         self.since_eval = NllSum::default();
         self.spikes = 0;
         let forecast = forecast(
@@ -165,8 +172,16 @@ impl Monitor {
             gap: point.gap(),
             health,
             stop,
+            is_best,
             forecast,
         }
+    }
+
+    /// The best evaluation so far (the lowest finite validation loss): the `best`
+    /// checkpoint. The one place "best" is decided; the detectors, early stopping and the
+    /// training loop read it.
+    pub fn best(&self) -> Option<Best> {
+        self.detector.best()
     }
 
     /// Early stopping's `stopping_threshold` as a validation loss in nats, when it watches
@@ -205,6 +220,15 @@ impl Monitor {
     /// `restore_best`).
     pub fn restore_best(&self) -> bool {
         self.stopping.config().restore_best
+    }
+}
+
+/// Early stopping's watched `metric` at one evaluation.
+fn watched(metric: Metric, point: &EvalPoint) -> f64 {
+    match metric {
+        Metric::ValLoss => point.val_loss,
+        Metric::ValPpl => point.val_loss.exp(),
+        Metric::TrainLoss => point.train_loss,
     }
 }
 

@@ -10,8 +10,20 @@ use serde::{Deserialize, Serialize};
 /// Eight kinds are *states* (a run is in exactly one at each evaluation): `warming_up`,
 /// `healthy`, `plateau`, `overfitting`, `diverging`, `stalled`, `diverged`, `non_finite`. The others are
 /// *alarms*, named beside the state whenever their evidence is there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[serde(into = "&'static str", try_from = "String")]
+#[strum(serialize_all = "snake_case")]
 pub enum SignalKind {
     /// One of the first evaluations: too early to judge the trend.
     WarmingUp,
@@ -44,35 +56,12 @@ pub enum SignalKind {
 
 impl SignalKind {
     /// Every kind, states first.
-    pub const ALL: [SignalKind; 11] = [
-        SignalKind::WarmingUp,
-        SignalKind::Healthy,
-        SignalKind::Plateau,
-        SignalKind::Overfitting,
-        SignalKind::Diverging,
-        SignalKind::Stalled,
-        SignalKind::Diverged,
-        SignalKind::NonFinite,
-        SignalKind::LeakSuspected,
-        SignalKind::Unstable,
-        SignalKind::DegenerateSamples,
-    ];
+    pub const ALL: &'static [SignalKind] = <Self as strum::VariantArray>::VARIANTS;
 
-    /// The snake_case name used in logs, `metrics.jsonl` and `metrics.csv`.
+    /// The snake_case name used in logs, `metrics.jsonl` and `metrics.csv` (derived from the
+    /// variant by strum; serde reads and writes the same).
     pub fn name(self) -> &'static str {
-        match self {
-            SignalKind::WarmingUp => "warming_up",
-            SignalKind::Healthy => "healthy",
-            SignalKind::Plateau => "plateau",
-            SignalKind::Overfitting => "overfitting",
-            SignalKind::Diverging => "diverging",
-            SignalKind::Stalled => "stalled",
-            SignalKind::Diverged => "diverged",
-            SignalKind::NonFinite => "non_finite",
-            SignalKind::LeakSuspected => "leak_suspected",
-            SignalKind::Unstable => "unstable",
-            SignalKind::DegenerateSamples => "degenerate_samples",
-        }
+        self.into()
     }
 
     /// Whether this kind is a state of the run (one per evaluation) rather than an alarm.
@@ -92,13 +81,18 @@ impl SignalKind {
 }
 
 impl std::str::FromStr for SignalKind {
-    type Err = String;
+    type Err = crate::names::UnknownName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SignalKind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| format!("`{s}` is not a signal"))
+        crate::names::parse(s, "signal")
+    }
+}
+
+impl TryFrom<String> for SignalKind {
+    type Error = crate::names::UnknownName;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        name.parse()
     }
 }
 
@@ -212,12 +206,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_agree_with_the_serialised_form_and_display() {
-        for kind in SignalKind::ALL {
-            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
-            assert_eq!(kind.to_string(), kind.name());
-            assert_eq!(kind.name().parse::<SignalKind>(), Ok(kind));
-        }
+    fn files_name_each_kind_in_snake_case_and_an_unknown_name_lists_the_known_ones() {
+        let names: Vec<_> = SignalKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names[..3], ["warming_up", "healthy", "plateau"]);
+        assert_eq!(names[8], "leak_suspected");
+        assert!(SignalKind::ALL[..8].iter().all(|k| k.is_state()));
+        assert!(!SignalKind::ALL[8..].iter().any(|k| k.is_state()));
+        let json = serde_json::to_string(&SignalKind::DegenerateSamples).unwrap();
+        assert_eq!(json, r#""degenerate_samples""#);
+        let err = "healty".parse::<SignalKind>().unwrap_err().to_string();
+        assert!(
+            err.starts_with("unknown signal \"healty\": use one of warming_up, healthy"),
+            "{err}"
+        );
     }
 
     #[test]

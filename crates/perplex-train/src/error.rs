@@ -65,17 +65,6 @@ pub enum TrainError {
         batch: usize,
         largest: usize,
     },
-    /// The training loss or gradient became NaN or infinite.
-    #[error(
-        "training stopped at step {step}: the loss or gradient norm is not finite (NaN or \
-         inf); the best checkpoint is untouched. Try a lower train.lr or train.grad_clip = 1.0"
-    )]
-    NonFinite { step: u64 },
-    /// SIGINT or SIGTERM stopped the run after saving its state.
-    #[error(
-        "interrupted after step {step}; the state is saved, continue with `perplex train --resume <run dir>`"
-    )]
-    Interrupted { step: u64 },
 }
 
 impl TrainError {

@@ -1,18 +1,9 @@
-//! What a run has measured so far that is not a tensor: the best checkpoint, the loss since
-//! the last log, the timers and the monitor's memory. Saved in `state.bin` so a resumed run
-//! continues every number where it stopped.
+//! What a run has measured so far that is not a tensor: the loss since the last log, the
+//! timers and the monitor's memory (which holds the best evaluation). Saved in `state.bin`
+//! so a resumed run continues every number where it stopped.
 
 use perplex_monitor::{Monitor, NllSum};
 use serde::{Deserialize, Serialize};
-
-/// The best evaluation so far: the `best` checkpoint's step and validation loss.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Best {
-    /// Optimizer steps completed at that evaluation.
-    pub step: u64,
-    /// Its mean validation NLL per token, nats.
-    pub val_loss: f64,
-}
 
 /// The training loss since the last train record and the seconds its steps took.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -39,8 +30,6 @@ impl LossWindow {
 /// Everything about a run's progress that is not a tensor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
-    /// The best evaluation so far.
-    pub best: Option<Best>,
     /// Tokens predicted by a validation pass (0 before the first).
     pub val_tokens: u64,
     /// Training loss since the last train record.
@@ -59,7 +48,6 @@ impl Progress {
     /// The progress of a run that has not started, watched by `monitor`.
     pub fn new(monitor: Monitor) -> Self {
         Self {
-            best: None,
             val_tokens: 0,
             window: LossWindow::default(),
             wall_s: 0.0,
@@ -67,16 +55,6 @@ impl Progress {
             eval_s: 0.0,
             monitor,
         }
-    }
-
-    /// Whether `val_loss` (nats) beats the best so far (a finite loss always beats none).
-    pub fn improves(&self, val_loss: f64) -> bool {
-        val_loss.is_finite() && self.best.is_none_or(|b| val_loss < b.val_loss)
-    }
-
-    /// The validation loss of the evaluation at `step`, when it is the best one.
-    pub fn best_loss_at(&self, step: u64) -> Option<f64> {
-        self.best.filter(|b| b.step == step).map(|b| b.val_loss)
     }
 }
 

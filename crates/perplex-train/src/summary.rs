@@ -1,59 +1,17 @@
 //! How a run ended: [`RunSummary`], written to `summary.json` whatever stopped the run.
 
-use std::fmt;
-
-use perplex_monitor::{Baselines, StopDecision};
+use perplex_monitor::{Baselines, StopDecision, StopReason};
 use serde::{Deserialize, Serialize};
-
-/// Why training stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    /// All `max_steps` steps ran.
-    MaxSteps,
-    /// The loss or gradient norm became NaN or infinite.
-    NonFinite,
-    /// SIGINT or SIGTERM asked the run to stop; its state was saved for `--resume`.
-    Interrupted,
-    /// Early stopping decided (see the summary's `early_stop`).
-    EarlyStopping,
-    /// `train.time_budget_s` of wall-clock time ran out; the final model was validated.
-    TimeBudget,
-}
-
-impl StopReason {
-    /// The snake_case name used in `summary.json`, logs and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            StopReason::MaxSteps => "max_steps",
-            StopReason::NonFinite => "non_finite",
-            StopReason::Interrupted => "interrupted",
-            StopReason::EarlyStopping => "early_stopping",
-            StopReason::TimeBudget => "time_budget",
-        }
-    }
-
-    /// Whether the run reached an end of its own (all steps, early stopping, its time
-    /// budget) rather than being cut off: a finished run is not resumed.
-    pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            StopReason::MaxSteps | StopReason::EarlyStopping | StopReason::TimeBudget
-        )
-    }
-}
-
-impl fmt::Display for StopReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// How a run ended, written to `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
     /// Why training stopped.
     pub stop_reason: StopReason,
+    /// The same, with the step that decided it and the evidence (absent in summaries written
+    /// before it was recorded; those kept only early stopping's, as `early_stop`).
+    #[serde(default, alias = "early_stop")]
+    pub stop: Option<StopDecision>,
     /// Optimizer steps completed.
     pub steps: u64,
     /// Training tokens seen.
@@ -78,8 +36,6 @@ pub struct RunSummary {
     pub device: String,
     /// sha256 of the tokenizer.
     pub tokenizer_sha256: String,
-    /// Why early stopping stopped the run, at which step, with what evidence.
-    pub early_stop: Option<StopDecision>,
     /// Health of the run, 0–100 (mean over evaluations after warm-up).
     pub health: Option<f64>,
     /// The levels the run was judged against (uniform, unigram, step-0), nats per token.
@@ -97,21 +53,58 @@ impl RunSummary {
     }
 }
 
+/// Reads `summary.json`'s text. A summary written before the stop reasons became one type
+/// says `"stop_reason": "early_stopping"` and names the cause in `early_stop.cause`: that
+/// cause is its stop reason now.
+pub fn parse_summary(text: &str) -> serde_json::Result<RunSummary> {
+    let mut value: serde_json::Value = serde_json::from_str(text)?;
+    if value["stop_reason"] == "early_stopping" {
+        value["stop_reason"] = value["early_stop"]["cause"].clone();
+    }
+    serde_json::from_value(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn stop_reasons_have_one_name_in_files_and_logs() {
-        for reason in [
-            StopReason::MaxSteps,
-            StopReason::NonFinite,
-            StopReason::Interrupted,
-            StopReason::EarlyStopping,
-            StopReason::TimeBudget,
-        ] {
-            assert_eq!(serde_json::to_value(reason).unwrap(), reason.name());
-            assert_eq!(reason.to_string(), reason.name());
+    fn a_summary_from_before_one_stop_type_reads_with_its_cause_as_the_reason() {
+        let mut summary: serde_json::Value = serde_json::from_str(&example().to_json()).unwrap();
+        summary["stop_reason"] = "early_stopping".into();
+        summary["early_stop"] = serde_json::json!({
+            "cause": "overfitting", "step": 300, "evidence": "val rose"
+        });
+        summary.as_object_mut().unwrap().remove("stop");
+        let read = parse_summary(&summary.to_string()).unwrap();
+        assert_eq!(read.stop_reason, StopReason::Overfitting);
+        assert_eq!(read.stop.unwrap().step, 300);
+        assert_eq!(parse_summary(&example().to_json()).unwrap(), example());
+    }
+
+    fn example() -> RunSummary {
+        RunSummary {
+            stop_reason: StopReason::MaxSteps,
+            stop: Some(StopDecision {
+                reason: StopReason::MaxSteps,
+                step: 10,
+                evidence: "all 10 steps ran".into(),
+            }),
+            steps: 10,
+            tokens_seen: 640,
+            params: 1000,
+            best_step: Some(10),
+            best_val_loss: Some(5.0),
+            best_val_ppl: Some(5f64.exp()),
+            val_tokens: 100,
+            wall_s: 1.5,
+            eval_s: 0.5,
+            train_tokens_per_s: 640.0,
+            device: "Cpu".into(),
+            tokenizer_sha256: "ab".into(),
+            health: Some(90.0),
+            baselines: None,
+            restored_best: true,
         }
     }
 }

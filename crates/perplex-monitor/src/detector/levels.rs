@@ -59,7 +59,7 @@ impl Detector {
     pub(super) fn stalled(&self, previous_best: Option<f64>) -> Option<String> {
         let (k, n) = (self.config.stall_evals, self.evals.len());
         let unigram = self.baselines.unigram?;
-        let best = self.best?;
+        let best = self.best()?.val_loss;
         if k == 0 || n < k || best < unigram {
             return None;
         }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use config::DetectorConfig;
 
 use crate::baselines::Baselines;
+use crate::best::{Best, beats, best_index};
 use crate::samples::Sample;
 use crate::signal::{Signal, SignalKind, Verdict};
 use spikes::RecentLosses;
@@ -51,7 +52,6 @@ pub struct Detector {
     config: DetectorConfig,
     baselines: Baselines,
     evals: Vec<EvalPoint>,
-    best: Option<f64>,
     since_improvement: usize,
     recent_train: RecentLosses,
 }
@@ -63,7 +63,6 @@ impl Detector {
             config,
             baselines,
             evals: Vec::new(),
-            best: None,
             since_improvement: 0,
             recent_train: RecentLosses::default(),
         }
@@ -79,9 +78,23 @@ impl Detector {
         self.baselines = baselines;
     }
 
-    /// The lowest finite validation loss so far, nats.
-    pub fn best(&self) -> Option<f64> {
-        self.best
+    /// The best evaluation so far (the lowest finite validation loss).
+    pub fn best(&self) -> Option<Best> {
+        self.best_point().map(|p| Best {
+            step: p.step,
+            val_loss: p.val_loss,
+        })
+    }
+
+    /// The evaluation that is the best so far.
+    fn best_point(&self) -> Option<&EvalPoint> {
+        self.evals
+            .get(best_index(self.evals.iter().map(|p| p.val_loss))?)
+    }
+
+    /// The evaluations so far, oldest first.
+    pub fn evals(&self) -> &[EvalPoint] {
+        &self.evals
     }
 
     /// The evaluations so far as `(step, val loss)`, nats.
@@ -129,8 +142,8 @@ impl Detector {
             };
         }
         let previous = self.evals.last().copied();
-        let best_before = self.best;
-        let improved = self.record_best(point.val_loss);
+        let best_before = self.best().map(|b| b.val_loss);
+        let improved = self.count_improvement(point.val_loss, best_before);
         self.evals.push(point);
         let state = self.state(&point, improved, best_before);
         // A model that predicts worse than guessing says nothing about leakage: at 20 nats a
@@ -142,25 +155,16 @@ impl Detector {
         Verdict { state, alarms }
     }
 
-    /// Updates the best loss; whether `loss` improved on it by more than the minimum delta.
-    fn record_best(&mut self, loss: f64) -> bool {
-        let improved = match self.best {
-            None => true,
-            Some(best) => {
-                let delta = self
-                    .config
-                    .min_delta
-                    .max(self.config.min_delta_rel * best.abs());
-                loss < best - delta
-            }
-        };
-        if improved {
-            self.best = Some(loss);
-            self.since_improvement = 0;
+    /// Whether `loss` improved on `best` by more than the minimum delta; counts the
+    /// evaluations since one last did.
+    fn count_improvement(&mut self, loss: f64, best: Option<f64>) -> bool {
+        let c = &self.config;
+        let improved = beats(loss, best, c.min_delta, c.min_delta_rel, false);
+        self.since_improvement = if improved {
+            0
         } else {
-            self.since_improvement += 1;
-            self.best = self.best.map(|b| b.min(loss));
-        }
+            self.since_improvement + 1
+        };
         improved
     }
 
@@ -196,7 +200,7 @@ impl Detector {
         if let Some(evidence) = stalled {
             return make(SignalKind::Stalled, evidence);
         }
-        let best = self.best.unwrap_or(f64::NAN);
+        let best = self.best().map_or(f64::NAN, |b| b.val_loss);
         if improved {
             let above = match self.baselines.unigram {
                 Some(u) if point.val_loss >= u => {

@@ -94,11 +94,7 @@ impl Detector {
     pub(super) fn diverging(&self, point: &EvalPoint) -> Option<String> {
         let (k, margin) = (self.config.rise_evals.max(1), self.config.rise_margin);
         let n = self.evals.len();
-        let at_best = self
-            .evals
-            .iter()
-            .filter(|p| p.val_loss.is_finite())
-            .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))?;
+        let at_best = self.best_point()?;
         let above = |p: &EvalPoint| p.val_loss > at_best.val_loss + margin;
         if n < k + 1 || !self.evals[n - k..].iter().all(above) {
             return None;

@@ -1,15 +1,32 @@
 //! Early stopping: the knobs of Lightning's and Keras's `EarlyStopping`, plus a stop on the
 //! overfitting pattern that neither has.
 
+mod reason;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use reason::{StopDecision, StopReason};
+
+use crate::best::{beats, best_index};
+use crate::names::UnknownName;
 use crate::signal::{SignalKind, Verdict};
 
 /// Which number early stopping watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[serde(into = "&'static str", try_from = "String")]
+#[strum(serialize_all = "snake_case")]
 pub enum Metric {
     /// Mean validation NLL per token, nats.
     ValLoss,
@@ -121,87 +138,11 @@ impl EarlyStoppingConfig {
     }
 }
 
-/// Why early stopping ended a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopCause {
-    /// `patience` evaluations without improvement.
-    Patience,
-    /// The metric became worse than `divergence_threshold`.
-    DivergenceThreshold,
-    /// The metric reached `stopping_threshold`.
-    StoppingThreshold,
-    /// The metric is NaN or infinite.
-    NonFinite,
-    /// The detector saw validation loss rise while training loss fell.
-    Overfitting,
-    /// The detector saw a loss above the uniform guess or the step-0 loss.
-    Diverged,
-    /// The detector saw validation and training loss climb back above the best.
-    Diverging,
-}
-
-/// A decision to stop, with its evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StopDecision {
-    /// Why.
-    pub cause: StopCause,
-    /// The step of the evaluation that decided it.
-    pub step: u64,
-    /// The numbers behind it.
-    pub evidence: String,
-}
-
-impl Metric {
-    /// The snake_case name used in configs and files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::ValLoss => "val_loss",
-            Metric::ValPpl => "val_ppl",
-            Metric::TrainLoss => "train_loss",
-        }
-    }
-}
-
-impl fmt::Display for Metric {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl StopCause {
-    /// The snake_case name used in `summary.json` and logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            StopCause::Patience => "patience",
-            StopCause::DivergenceThreshold => "divergence_threshold",
-            StopCause::StoppingThreshold => "stopping_threshold",
-            StopCause::NonFinite => "non_finite",
-            StopCause::Overfitting => "overfitting",
-            StopCause::Diverged => "diverged",
-            StopCause::Diverging => "diverging",
-        }
-    }
-}
-
-impl fmt::Display for StopCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl fmt::Display for StopDecision {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.cause, self.evidence)
-    }
-}
-
 /// Decides, evaluation by evaluation, whether a run should stop. Serialisable, so a resumed
 /// run keeps its patience count.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EarlyStopping {
     config: EarlyStoppingConfig,
-    best: Option<f64>,
     wait: usize,
     seen: usize,
 }
@@ -211,7 +152,6 @@ impl EarlyStopping {
     pub fn new(config: EarlyStoppingConfig) -> Self {
         Self {
             config,
-            best: None,
             wait: 0,
             seen: 0,
         }
@@ -222,19 +162,27 @@ impl EarlyStopping {
         &self.config
     }
 
-    /// Looks at one evaluation: the watched metric's `value` and the detectors' `verdict`.
-    pub fn on_eval(&mut self, step: u64, value: f64, verdict: &Verdict) -> Option<StopDecision> {
+    /// Looks at one evaluation: the watched metric's `value`, its `best` over the earlier
+    /// evaluations that are not ignored (the monitor keeps them; see
+    /// [`EarlyStopping::watched_best`]), and the detectors' `verdict`.
+    pub fn on_eval(
+        &mut self,
+        step: u64,
+        value: f64,
+        best: Option<f64>,
+        verdict: &Verdict,
+    ) -> Option<StopDecision> {
         let c = &self.config;
         let stop = |cause, evidence: String| {
             Some(StopDecision {
-                cause,
+                reason: cause,
                 step,
                 evidence,
             })
         };
         self.seen += 1;
         if c.check_finite && !value.is_finite() {
-            return stop(StopCause::NonFinite, format!("{} is {value}", c.monitor));
+            return stop(StopReason::NonFinite, format!("{} is {value}", c.monitor));
         }
         if self.seen <= c.start_from {
             return None;
@@ -247,7 +195,7 @@ impl EarlyStopping {
             && (value == target || better(value, target))
         {
             return stop(
-                StopCause::StoppingThreshold,
+                StopReason::StoppingThreshold,
                 format!("{} = {value:.4} reached the target {target}", c.monitor),
             );
         }
@@ -255,53 +203,81 @@ impl EarlyStopping {
             && better(limit, value)
         {
             return stop(
-                StopCause::DivergenceThreshold,
+                StopReason::DivergenceThreshold,
                 format!("{} = {value:.4} is worse than the limit {limit}", c.monitor),
             );
         }
         if c.stop_on_divergence
             && let Some(s) = verdict.find(SignalKind::Diverged)
         {
-            return stop(StopCause::Diverged, s.evidence.clone());
+            return stop(StopReason::Diverged, s.evidence.clone());
         }
         if c.stop_on_diverging
             && let Some(s) = verdict.find(SignalKind::Diverging)
         {
-            return stop(StopCause::Diverging, s.evidence.clone());
+            return stop(StopReason::Diverging, s.evidence.clone());
         }
         if c.stop_on_overfitting
             && let Some(s) = verdict.find(SignalKind::Overfitting)
         {
-            return stop(StopCause::Overfitting, s.evidence.clone());
+            return stop(StopReason::Overfitting, s.evidence.clone());
         }
-        let improved = match self.best {
-            None => true,
-            Some(best) => {
-                let delta = c.min_delta.max(c.min_delta_rel * best.abs());
-                match c.mode {
-                    Mode::Min => value < best - delta,
-                    Mode::Max => value > best + delta,
-                }
-            }
-        };
-        if improved {
-            self.best = Some(value);
+        if beats(
+            value,
+            best,
+            c.min_delta,
+            c.min_delta_rel,
+            c.mode == Mode::Max,
+        ) {
             self.wait = 0;
             return None;
         }
         self.wait += 1;
         match c.patience {
             Some(patience) if self.wait >= patience => stop(
-                StopCause::Patience,
+                StopReason::Patience,
                 format!(
                     "{} has not improved on {:.4} for {} evaluations",
                     c.monitor,
-                    self.best.unwrap_or(f64::NAN),
+                    best.unwrap_or(f64::NAN),
                     self.wait
                 ),
             ),
             _ => None,
         }
+    }
+
+    /// The best of the watched metric's `values` at earlier evaluations, oldest first: the
+    /// first `start_from` are ignored, then the lowest (highest in `max` mode) finite one,
+    /// by the rule that picks the best checkpoint.
+    pub fn watched_best(&self, values: impl IntoIterator<Item = f64>) -> Option<f64> {
+        let sign = match self.config.mode {
+            Mode::Min => 1.0,
+            Mode::Max => -1.0,
+        };
+        let values: Vec<f64> = values.into_iter().skip(self.config.start_from).collect();
+        best_index(values.iter().map(|v| sign * v)).map(|i| values[i])
+    }
+}
+
+impl Metric {
+    /// The snake_case name used in configs and files.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl TryFrom<String> for Metric {
+    type Error = UnknownName;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        crate::names::parse(&name, "metric")
     }
 }
 

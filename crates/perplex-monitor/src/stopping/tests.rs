@@ -1,11 +1,17 @@
 use super::*;
 use crate::signal::Signal;
 
-fn run(config: EarlyStoppingConfig, values: &[f64]) -> Option<(usize, StopCause)> {
+fn run(config: EarlyStoppingConfig, values: &[f64]) -> Option<(usize, StopReason)> {
     let mut es = EarlyStopping::new(config);
     values.iter().enumerate().find_map(|(i, &v)| {
-        es.on_eval(100 * (i as u64 + 1), v, &healthy(100 * (i as u64 + 1)))
-            .map(|d| (i, d.cause))
+        let best = es.watched_best(values[..i].iter().copied());
+        es.on_eval(
+            100 * (i as u64 + 1),
+            v,
+            best,
+            &healthy(100 * (i as u64 + 1)),
+        )
+        .map(|d| (i, d.reason))
     })
 }
 
@@ -27,7 +33,7 @@ fn patience_counts_evaluations_without_improvement() {
     let values = [5.0, 4.0, 4.1, 4.2, 4.05, 3.9];
     assert_eq!(
         run(with(|c| c.patience = Some(3)), &values),
-        Some((4, StopCause::Patience))
+        Some((4, StopReason::Patience))
     );
     assert_eq!(run(with(|c| c.patience = Some(4)), &values), None);
     assert_eq!(
@@ -44,12 +50,12 @@ fn min_delta_absolute_and_relative_decide_what_counts_as_better() {
         c.patience = Some(2);
         c.min_delta = 0.05;
     });
-    assert_eq!(run(abs, &values), Some((2, StopCause::Patience)));
+    assert_eq!(run(abs, &values), Some((2, StopReason::Patience)));
     let rel = with(|c| {
         c.patience = Some(2);
         c.min_delta_rel = 0.01; // 1% of 5.0 = 0.05
     });
-    assert_eq!(run(rel, &values), Some((2, StopCause::Patience)));
+    assert_eq!(run(rel, &values), Some((2, StopReason::Patience)));
     let none = with(|c| c.patience = Some(2));
     assert_eq!(
         run(none, &values),
@@ -64,12 +70,12 @@ fn thresholds_stop_at_once_in_either_mode() {
     let target = with(|c| c.stopping_threshold = Some(4.0));
     assert_eq!(
         run(target, &falling),
-        Some((2, StopCause::StoppingThreshold))
+        Some((2, StopReason::StoppingThreshold))
     );
     let limit = with(|c| c.divergence_threshold = Some(5.5));
     assert_eq!(
         run(limit, &falling),
-        Some((0, StopCause::DivergenceThreshold))
+        Some((0, StopReason::DivergenceThreshold))
     );
     let max_mode = with(|c| {
         c.mode = Mode::Max;
@@ -77,7 +83,7 @@ fn thresholds_stop_at_once_in_either_mode() {
     });
     assert_eq!(
         run(max_mode, &[0.5, 0.8, 0.95]),
-        Some((2, StopCause::StoppingThreshold))
+        Some((2, StopReason::StoppingThreshold))
     );
 }
 
@@ -86,7 +92,7 @@ fn non_finite_stops_unless_disabled_and_start_from_ignores_early_evals() {
     let values = [5.0, f64::NAN, 4.0];
     assert_eq!(
         run(EarlyStoppingConfig::default(), &values),
-        Some((1, StopCause::NonFinite))
+        Some((1, StopReason::NonFinite))
     );
     assert_eq!(run(with(|c| c.check_finite = false), &values), None);
     let late = with(|c| {
@@ -95,7 +101,7 @@ fn non_finite_stops_unless_disabled_and_start_from_ignores_early_evals() {
     });
     assert_eq!(
         run(late, &[9.0, 9.0, 5.0, 6.0]),
-        Some((3, StopCause::DivergenceThreshold))
+        Some((3, StopReason::DivergenceThreshold))
     );
 }
 
@@ -106,10 +112,10 @@ fn the_overfitting_signal_stops_unless_disabled() {
         alarms: Vec::new(),
     };
     let mut es = EarlyStopping::new(EarlyStoppingConfig::default());
-    let decision = es.on_eval(300, 4.0, &overfit).unwrap();
+    let decision = es.on_eval(300, 4.0, None, &overfit).unwrap();
     assert_eq!(decision.to_string(), "overfitting: val rose");
     let mut es = EarlyStopping::new(with(|c| c.stop_on_overfitting = false));
-    assert!(es.on_eval(300, 4.0, &overfit).is_none());
+    assert!(es.on_eval(300, 4.0, None, &overfit).is_none());
 }
 
 /// Turns one stop off in a config.
@@ -117,11 +123,11 @@ type Disable = fn(&mut EarlyStoppingConfig);
 
 #[test]
 fn each_stopping_state_stops_at_once_by_default_unless_disabled() {
-    let cases: [(SignalKind, StopCause, Disable); 2] = [
-        (SignalKind::Diverged, StopCause::Diverged, |c| {
+    let cases: [(SignalKind, StopReason, Disable); 2] = [
+        (SignalKind::Diverged, StopReason::Diverged, |c| {
             c.stop_on_divergence = false
         }),
-        (SignalKind::Diverging, StopCause::Diverging, |c| {
+        (SignalKind::Diverging, StopReason::Diverging, |c| {
             c.stop_on_diverging = false
         }),
     ];
@@ -131,10 +137,10 @@ fn each_stopping_state_stops_at_once_by_default_unless_disabled() {
             alarms: Vec::new(),
         };
         let mut es = EarlyStopping::new(EarlyStoppingConfig::default());
-        let decision = es.on_eval(600, 6.7, &verdict).unwrap();
-        assert_eq!((decision.cause, decision.step), (cause, 600), "{kind}");
+        let decision = es.on_eval(600, 6.7, None, &verdict).unwrap();
+        assert_eq!((decision.reason, decision.step), (cause, 600), "{kind}");
         let mut es = EarlyStopping::new(with(disable));
-        assert!(es.on_eval(600, 6.7, &verdict).is_none(), "{kind}");
+        assert!(es.on_eval(600, 6.7, None, &verdict).is_none(), "{kind}");
     }
 }
 

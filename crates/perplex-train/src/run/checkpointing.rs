@@ -33,7 +33,8 @@ impl Run<'_> {
 
     /// Saves the `last` weights and the resumable state after `step`.
     pub(super) fn save_last(&mut self, step: u64) -> Result<(), TrainError> {
-        let meta = self.meta(step, self.progress.best_loss_at(step));
+        let best = self.progress.monitor.best();
+        let meta = self.meta(step, best.filter(|b| b.step == step).map(|b| b.val_loss));
         let path = self.dir.checkpoint(CheckpointKind::Last);
         checkpoint::save(&self.trainer.eval_model(), &meta, &path)?;
         self.progress.wall_s = self.wall_s();
@@ -50,8 +51,8 @@ impl Run<'_> {
     /// for it and there is one; whether it did.
     pub(super) fn restore_best(&self) -> Result<bool, TrainError> {
         let best = self.dir.checkpoint(CheckpointKind::Best);
-        if !(self.progress.monitor.restore_best() && self.progress.best.is_some() && best.is_file())
-        {
+        let monitor = &self.progress.monitor;
+        if !(monitor.restore_best() && monitor.best().is_some() && best.is_file()) {
             return Ok(false);
         }
         let bytes = std::fs::read(&best).map_err(|e| TrainError::io(&best, e))?;

@@ -4,12 +4,11 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 use perplex_monitor::nll::format_ppl;
-use perplex_monitor::{BaselineRecord, Baselines, EvalRecord, TrainRecord};
+use perplex_monitor::{BaselineRecord, Baselines, EvalRecord, StopReason, TrainRecord};
 
 use super::events::{Event, Observer};
 use crate::TrainError;
 use crate::memory::mib;
-use crate::summary::StopReason;
 
 /// The progress bar and the log.
 pub(super) struct Console {
@@ -164,11 +163,11 @@ fn log_baseline(r: &BaselineRecord) {
     );
 }
 
-/// Why the run stopped, when it stopped before its last step for a reason of its own.
+/// Why the run stopped, when it stopped before its last step for a reason of its own (a
+/// non-finite step was logged when it happened).
 fn log_stop(event: &Event) {
     let Event::Stopped {
         step,
-        reason,
         decision,
         budget_s,
         dir,
@@ -176,20 +175,18 @@ fn log_stop(event: &Event) {
     else {
         return;
     };
-    match (reason, decision) {
-        (StopReason::EarlyStopping, Some(d)) => {
-            tracing::warn!("early stopping at step {step}: {d}")
-        }
-        (StopReason::TimeBudget, _) => tracing::info!(
+    match decision.reason {
+        StopReason::MaxSteps | StopReason::NonFinite => {}
+        StopReason::TimeBudget => tracing::info!(
             "time budget of {:.0} s reached after step {step}; stopping",
             budget_s.unwrap_or(f64::NAN)
         ),
-        (StopReason::Interrupted, _) => tracing::warn!(
+        StopReason::Interrupted => tracing::warn!(
             "interrupted after step {step}: state saved; continue with `perplex train \
              --resume {}`",
             dir.root().display()
         ),
-        _ => {}
+        _ => tracing::warn!("early stopping at step {step}: {decision}"),
     }
 }
 

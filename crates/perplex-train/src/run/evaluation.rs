@@ -9,8 +9,8 @@ use perplex_monitor::{
     EvalRecord, Judgement, NllSum, Observation, Reading, Sample, StopDecision, TopK,
 };
 
+use super::Run;
 use super::events::Event;
-use super::{Best, Run};
 use crate::TrainError;
 use crate::evaluate::{evaluate_batches, score};
 use crate::generate::{SampleOptions, generate};
@@ -35,7 +35,6 @@ impl Run<'_> {
         let model = self.trainer.eval_model();
         let measured = self.measure(&model, step);
         let val_loss = measured.val.mean();
-        let improved = self.progress.improves(val_loss);
         let mut judgement = self.progress.monitor.on_eval(Observation {
             step,
             val_loss,
@@ -45,12 +44,11 @@ impl Run<'_> {
         });
         self.progress.eval_s += measured.seconds;
         self.progress.val_tokens = measured.val.tokens;
-        if improved {
-            self.progress.best = Some(Best { step, val_loss });
+        if judgement.is_best {
             self.save_best(&model, step, val_loss)?;
         }
         let stop = judgement.stop.take();
-        let record = self.eval_record(step, lr, measured, judgement, improved);
+        let record = self.eval_record(step, lr, measured, judgement);
         self.observers.emit(&Event::Eval(&record))?;
         Ok(stop)
     }
@@ -70,14 +68,7 @@ impl Run<'_> {
         }
     }
 
-    fn eval_record(
-        &self,
-        step: u64,
-        lr: f64,
-        m: Measured,
-        judgement: Judgement,
-        improved: bool,
-    ) -> EvalRecord {
+    fn eval_record(&self, step: u64, lr: f64, m: Measured, judgement: Judgement) -> EvalRecord {
         let chars = self.data.valid_chars.max(1) as f64;
         EvalRecord {
             step,
@@ -88,7 +79,7 @@ impl Run<'_> {
             wall_s: self.wall_s(),
             eval_tokens: m.val.tokens,
             eval_s: m.seconds,
-            best: improved,
+            best: judgement.is_best,
             tokenizer_sha256: Some(self.fingerprint.clone()),
             reading: Reading {
                 bits_per_token: m.val.bits_per_token(),

@@ -10,7 +10,6 @@ use perplex_monitor::{
 
 use crate::TrainError;
 use crate::run_dir::RunDir;
-use crate::summary::StopReason;
 use crate::trainer::StepStats;
 
 /// Something that happened in a run.
@@ -41,8 +40,7 @@ pub(super) enum Event<'a> {
     /// The run stopped, and `summary.json` is written.
     Stopped {
         step: u64,
-        reason: StopReason,
-        decision: Option<&'a StopDecision>,
+        decision: &'a StopDecision,
         budget_s: Option<f64>,
         dir: &'a RunDir,
     },

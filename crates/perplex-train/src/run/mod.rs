@@ -12,6 +12,7 @@ mod evaluation;
 mod events;
 mod observers;
 mod resume;
+mod stop;
 #[cfg(test)]
 mod tests;
 
@@ -22,9 +23,9 @@ use std::time::{Duration, Instant};
 use burn::tensor::Device;
 use perplex_model::GptConfig;
 use perplex_monitor::baselines::{uniform_loss, unigram_loss};
-use perplex_monitor::{BaselineRecord, Cadence, Monitor, StopDecision, TrainRecord};
+use perplex_monitor::{BaselineRecord, Cadence, Monitor, StopDecision, StopReason, TrainRecord};
 
-pub use crate::progress::{Best, LossWindow, Progress};
+pub use crate::progress::{LossWindow, Progress};
 pub use resume::resume;
 
 use crate::TrainError;
@@ -34,7 +35,7 @@ use crate::data::TrainData;
 use crate::evaluate::evaluate;
 use crate::memory;
 use crate::run_dir::{NewRun, RunDir};
-use crate::summary::{RunSummary, StopReason};
+use crate::summary::RunSummary;
 use crate::trainer::{StepStats, Trainer};
 use events::Event;
 use observers::Observers;
@@ -121,8 +122,6 @@ struct Run<'a> {
     observers: Observers,
     /// When this process started training, minus the wall time of earlier sessions.
     started: Instant,
-    /// Early stopping's decision, once it has made one.
-    early_stop: Option<StopDecision>,
 }
 
 impl<'a> Run<'a> {
@@ -160,7 +159,6 @@ impl<'a> Run<'a> {
             trainer,
             progress,
             started,
-            early_stop: None,
         })
     }
 
@@ -185,14 +183,13 @@ impl<'a> Run<'a> {
             self.progress.eval_s += record.eval_s;
             self.observers.emit(&Event::Baseline(record))?;
         }
-        let max_steps = self.cadence.max_steps;
-        let mut stop = (self.trainer.steps_done() >= max_steps).then_some(StopReason::MaxSteps);
+        let mut stop = stop::after_step(self.now(None, control));
         while stop.is_none() {
             let started = Instant::now();
             let stats = self.trainer.step(&self.data.train);
             stop = self.after_step(stats, started.elapsed(), control)?;
         }
-        self.finish(stop.expect("the loop ends on a stop reason"))
+        self.finish(stop.expect("the loop ends on a stop decision"))
     }
 
     /// Everything after one optimizer step: log? → evaluate? → checkpoint? → stop?
@@ -201,19 +198,21 @@ impl<'a> Run<'a> {
         stats: StepStats,
         took: Duration,
         control: &Control,
-    ) -> Result<Option<StopReason>, TrainError> {
+    ) -> Result<Option<StopDecision>, TrainError> {
         let step = self.trainer.steps_done();
         self.observers.emit(&Event::Stepped { step })?;
-        if !stats.is_finite() {
+        if let Some(stop) = stop::non_finite(step, &stats) {
             self.observers.emit(&Event::NonFinite { step, stats })?;
-            return Ok(Some(StopReason::NonFinite));
+            return Ok(Some(stop));
         }
         self.record_step(step, &stats, took)?;
-        let evaluate = self.cadence.eval_after(step) || self.budget_spent();
-        if evaluate {
-            self.early_stop = self.evaluate(step, stats.lr)?;
-        }
-        let stop = self.stop_reason(step, control);
+        let evaluate = self.cadence.eval_after(step) || self.now(None, control).budget_spent();
+        let early_stop = if evaluate {
+            self.evaluate(step, stats.lr)?
+        } else {
+            None
+        };
+        let stop = stop::after_step(self.now(early_stop, control));
         let every = self.config.train().checkpoint_every;
         if evaluate || stop.is_some() || (every > 0 && step.is_multiple_of(every)) {
             self.save_last(step)?;
@@ -254,27 +253,16 @@ impl<'a> Run<'a> {
         self.observers.emit(&Event::Train(&record))
     }
 
-    /// Why the run stops after `step`, if it does: early stopping's decision first, then the
-    /// time budget, Ctrl-C, and the last step.
-    fn stop_reason(&self, step: u64, control: &Control) -> Option<StopReason> {
-        if self.early_stop.is_some() {
-            Some(StopReason::EarlyStopping)
-        } else if self.budget_spent() {
-            Some(StopReason::TimeBudget)
-        } else if control.stop.load(Ordering::SeqCst) {
-            Some(StopReason::Interrupted)
-        } else if step >= self.cadence.max_steps {
-            Some(StopReason::MaxSteps)
-        } else {
-            None
+    /// What the loop knows now, for [`stop::after_step`].
+    fn now(&self, early_stop: Option<StopDecision>, control: &Control) -> stop::AfterStep {
+        stop::AfterStep {
+            step: self.trainer.steps_done(),
+            max_steps: self.cadence.max_steps,
+            early_stop,
+            wall_s: self.wall_s(),
+            budget_s: self.config.train().time_budget_s,
+            interrupted: control.stop.load(Ordering::SeqCst),
         }
-    }
-
-    fn budget_spent(&self) -> bool {
-        self.config
-            .train()
-            .time_budget_s
-            .is_some_and(|budget| self.wall_s() >= budget)
     }
 
     fn wall_s(&self) -> f64 {
@@ -282,26 +270,28 @@ impl<'a> Run<'a> {
     }
 
     /// The one way out: the best weights become the final ones (unless interrupted),
-    /// `summary.json` is written, the observers told, and the stop reason returned as the
-    /// run's result.
-    fn finish(mut self, stop: StopReason) -> Result<RunSummary, TrainError> {
-        let restored_best = stop != StopReason::Interrupted && self.restore_best()?;
+    /// `summary.json` is written with why the run stopped, and the observers told. Every stop
+    /// is a summary, not an error: the caller reads `stop_reason` (the binary maps it to its
+    /// exit status).
+    fn finish(mut self, stop: StopDecision) -> Result<RunSummary, TrainError> {
+        let restored_best = stop.reason != StopReason::Interrupted && self.restore_best()?;
         let p = &self.progress;
+        let best = p.monitor.best();
         let summary = RunSummary {
-            stop_reason: stop,
+            stop_reason: stop.reason,
+            stop: Some(stop),
             steps: self.trainer.steps_done(),
             tokens_seen: self.trainer.tokens_seen(),
             params: self.shape.num_params(),
-            best_step: p.best.map(|b| b.step),
-            best_val_loss: p.best.map(|b| b.val_loss),
-            best_val_ppl: p.best.map(|b| b.val_loss.exp()),
+            best_step: best.map(|b| b.step),
+            best_val_loss: best.map(|b| b.val_loss),
+            best_val_ppl: best.map(|b| b.val_loss.exp()),
             val_tokens: p.val_tokens,
             wall_s: self.wall_s(),
             eval_s: p.eval_s,
             train_tokens_per_s: self.trainer.tokens_seen() as f64 / p.train_s.max(1e-9),
             device: self.device.clone(),
             tokenizer_sha256: self.fingerprint.clone(),
-            early_stop: self.early_stop.clone(),
             health: p.monitor.run_health(),
             baselines: Some(*p.monitor.baselines()),
             restored_best,
@@ -311,19 +301,10 @@ impl<'a> Run<'a> {
             .map_err(|e| TrainError::io(&path, e))?;
         self.observers.emit(&Event::Stopped {
             step: summary.steps,
-            reason: stop,
-            decision: self.early_stop.as_ref(),
+            decision: summary.stop.as_ref().expect("set above"),
             budget_s: self.config.train().time_budget_s,
             dir: self.dir,
         })?;
-        match stop {
-            StopReason::NonFinite => Err(TrainError::NonFinite {
-                step: summary.steps,
-            }),
-            StopReason::Interrupted => Err(TrainError::Interrupted {
-                step: summary.steps,
-            }),
-            _ => Ok(summary),
-        }
+        Ok(summary)
     }
 }

@@ -106,11 +106,17 @@ fn a_non_finite_loss_stops_at_once_and_keeps_the_best_checkpoint() {
     poison::at(Some(103));
     let result = train(&config, &data, claim, &Device::flex(), &Control::default());
     poison::at(None);
-    let err = result.unwrap_err();
-    assert!(matches!(err, TrainError::NonFinite { step: 103 }), "{err}");
-    assert!(err.to_string().contains("step 103"), "{err}");
+    let returned = result.unwrap();
     let summary = run.read_summary().unwrap().unwrap();
+    assert_eq!(returned, summary, "the run returns what it wrote");
     assert_eq!(summary.stop_reason, StopReason::NonFinite);
+    let stop = summary.stop.unwrap();
+    assert_eq!(stop.step, 103);
+    assert!(
+        stop.evidence.contains("training loss NaN"),
+        "{}",
+        stop.evidence
+    );
     for kind in [CheckpointKind::Best, CheckpointKind::Last] {
         let meta = checkpoint::read_meta(&run.checkpoint(kind)).unwrap();
         assert_eq!(meta.step, 100, "{kind}: nothing was saved after the NaN");

@@ -30,7 +30,9 @@ pub use open::OpenRun;
 
 use crate::TrainError;
 use crate::config::RunConfig;
-use crate::summary::{RunSummary, StopReason};
+use perplex_monitor::StopReason;
+
+use crate::summary::{RunSummary, parse_summary};
 
 /// Which checkpoint of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +135,7 @@ impl RunDir {
         let Ok(text) = std::fs::read_to_string(&path) else {
             return Ok(None);
         };
-        serde_json::from_str(&text)
+        parse_summary(&text)
             .map(Some)
             .map_err(|source| RunDirError::BadSummary { path, source })
     }
