@@ -1,5 +1,6 @@
 //! `perplex`: train a small GPT on Penn Treebank and read what its numbers mean.
 
+mod bench;
 mod commands;
 mod demo;
 

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::bench::{BenchPlan, BenchReport, Machine, bench, median};
 use anyhow::Result;
 use clap::Args;
-use perplex_train::bench::{BenchPlan, BenchReport, bench, median};
 use perplex_train::{RunConfig, TrainData};
 
 use super::torch_peer::{Peer, PeerReport};
@@ -89,7 +89,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             config: args.config.clone(),
             overrides: args.overrides.clone(),
             data_dir: dir.root().to_path_buf(),
-            threads: perplex_train::bench::Machine::this().threads,
+            threads: Machine::this().threads,
             device: args.peer_device.clone(),
             compile: args.peer_compile,
         };

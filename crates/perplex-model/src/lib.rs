@@ -21,6 +21,7 @@ mod products;
 pub use attention::CausalSelfAttention;
 pub use block::{Block, Mlp};
 pub use config::{GptConfig, MemoryEstimate, ShapeError};
+pub use fused::matrix::record_products;
 pub use fused::{logits_above_target, token_nll};
 pub use gpt::Gpt;
 pub use products::{CpuProduct, Operand, StepProduct};

@@ -13,7 +13,7 @@ use burn::tensor::Device;
 use perplex_model::{Gpt, GptConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::fs;
+use perplex_monitor::sinks;
 
 /// The metadata key under which perplex stores [`CheckpointMeta`] as JSON.
 const META_KEY: &str = "perplex";
@@ -92,9 +92,9 @@ fn data_section<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a [u8], Checkpoint
         })
 }
 
-/// Writes checkpoint bytes atomically ([`fs::write_atomically`]), naming the file on error.
+/// Writes checkpoint bytes atomically ([`sinks::write_atomically`]), naming the file on error.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    fs::write_atomically(path, bytes).map_err(|source| CheckpointError::Io {
+    sinks::write_atomically(path, bytes).map_err(|source| CheckpointError::Io {
         path: path.to_owned(),
         source,
     })

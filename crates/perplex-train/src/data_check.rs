@@ -4,9 +4,10 @@ use perplex_data::hygiene::HygieneReport;
 use perplex_data::{Corpus, CorpusTokenizer, DataDir, Split};
 use perplex_monitor::Contamination;
 
+use crate::TrainError;
 use crate::config::DataConfig;
 use crate::run_dir::RunDir;
-use crate::{TrainError, fs};
+use perplex_monitor::sinks::write_atomically;
 
 /// Checks `corpus` (read from `dir`) as `config` says: overlap of valid and test with train,
 /// and unknown-word rates. Logs a warning for each problem; with `strict`, an overlap past the
@@ -45,8 +46,7 @@ pub fn check_data(
 pub fn save_data_check(run: &RunDir, report: &HygieneReport) -> Result<(), TrainError> {
     let json = serde_json::to_string_pretty(report).expect("a hygiene report serialises");
     let path = run.data_check();
-    fs::write_atomically(&path, format!("{json}\n").as_bytes())
-        .map_err(|e| TrainError::io(&path, e))
+    write_atomically(&path, format!("{json}\n").as_bytes()).map_err(|e| TrainError::io(&path, e))
 }
 
 /// The data check's finding of the validation split in train, from the run's

@@ -11,10 +11,10 @@
 //! - [`run`]: the training loop, its evaluations, checkpoints, events and resume;
 //! - [`evaluate`]: the exact validation pass;
 //! - [`checkpoint`], [`state`], [`run_dir`], [`summary`]: what a run leaves on disk;
-//! - [`generate`]: sampling text from a trained model;
-//! - [`bench`]: timing training steps.
+//! - [`generate`]: sampling text from a trained model.
+//!
+//! Timing steps (`perplex bench`) lives in the binary: what users link holds no benchmark.
 
-pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
@@ -23,7 +23,6 @@ pub mod device;
 pub mod error;
 pub mod evaluate;
 pub mod export;
-pub mod fs;
 pub mod generate;
 pub mod lr_find;
 pub mod lr_schedule;

@@ -3,6 +3,8 @@
 //! transposes without a copy.
 
 use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 /// A matrix inside a slice: element `(i, j)` sits at `offset + i·row + j·col`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +97,26 @@ pub(crate) fn matmul_uninit(
     }
 }
 
+/// Whether products are being recorded (see [`record_products`]); one relaxed load per
+/// product when not.
+static RECORDING: AtomicBool = AtomicBool::new(false);
+/// The `[m, k, n]` of each product run while recording.
+static RECORDED: Mutex<Vec<[usize; 3]>> = Mutex::new(Vec::new());
+
+/// Runs `work` and returns what it returned with the `[m, k, n]` of every matrix product the
+/// CPU kernels ran meanwhile, on any thread: how a test checks [`crate::StepProduct`]'s
+/// hand-kept list against what the model really multiplies. Products run by other work at
+/// the same time are recorded too, so call it where nothing else runs.
+pub fn record_products<R>(work: impl FnOnce() -> R) -> (R, Vec<[usize; 3]>) {
+    let lock =
+        |m: &'static Mutex<Vec<[usize; 3]>>| m.lock().unwrap_or_else(PoisonError::into_inner);
+    lock(&RECORDED).clear();
+    RECORDING.store(true, Ordering::SeqCst);
+    let result = work();
+    RECORDING.store(false, Ordering::SeqCst);
+    (result, std::mem::take(&mut *lock(&RECORDED)))
+}
+
 /// # Safety
 /// `dst` must be valid for writes (and reads, when `accumulate`) of the `m × n` matrix `d`,
 /// and must not overlap `lhs` or `rhs`.
@@ -107,6 +129,12 @@ unsafe fn gemm_into(
     accumulate: bool,
     threads: Threads,
 ) {
+    if RECORDING.load(Ordering::Relaxed) {
+        RECORDED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push([m, k, n]);
+    }
     assert!(
         l.fits(m, k, lhs.len()) && r.fits(k, n, rhs.len()),
         "product input out of bounds"

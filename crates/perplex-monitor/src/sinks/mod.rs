@@ -5,8 +5,12 @@
 //! record up to its last step.
 
 pub mod csv;
+pub mod durable;
 pub mod jsonl;
+pub mod repair;
 pub mod tensorboard;
+
+pub use durable::write_atomically;
 
 use std::path::{Path, PathBuf};
 

@@ -84,7 +84,7 @@ pub fn export_hf(
     let tensors = gpt2::tensors(&model)?;
     let write = |name: &str, bytes: &[u8]| {
         let path = out.join(name);
-        crate::fs::write_atomically(&path, bytes).map_err(|e| TrainError::io(&path, e))
+        perplex_monitor::sinks::write_atomically(&path, bytes).map_err(|e| TrainError::io(&path, e))
     };
     let weights = safetensors::to_bytes(&tensors, &[("format", "pt")]);
     write("model.safetensors", &weights)?;

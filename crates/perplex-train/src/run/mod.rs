@@ -297,7 +297,7 @@ impl<'a> Run<'a> {
             restored_best,
         };
         let path = self.dir.summary();
-        crate::fs::write_atomically(&path, summary.to_json().as_bytes())
+        perplex_monitor::sinks::write_atomically(&path, summary.to_json().as_bytes())
             .map_err(|e| TrainError::io(&path, e))?;
         self.observers.emit(&Event::Stopped {
             step: summary.steps,

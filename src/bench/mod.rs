@@ -9,14 +9,12 @@ use std::time::Instant;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::TrainError;
-use crate::config::RunConfig;
-use crate::data::TrainData;
-use crate::evaluate::evaluate;
-use crate::trainer::Trainer;
+use perplex_train::evaluate::evaluate;
+use perplex_train::trainer::Trainer;
+use perplex_train::{RunConfig, TrainData, TrainError};
 
 pub use machine::{CoreMeter, Machine};
-pub use replay::{ProductTiming, TimedProduct, time_products};
+pub use replay::{ProductTiming, time_products};
 
 /// What `perplex bench` measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,10 +89,10 @@ pub fn bench(
         matmul,
     } = plan;
     let shape = config.model().shape(data.tokenizer.vocab_size())?;
-    crate::memory::check(
+    perplex_train::memory::check(
         &shape,
         config.train().batch_size,
-        crate::memory::available_bytes(),
+        perplex_train::memory::available_bytes(),
     )?;
     let mut trainer = Trainer::new(config, &shape, data.train.len(), device)?;
     let timed = time_steps(&mut trainer, &data.train, steps, warmup);
