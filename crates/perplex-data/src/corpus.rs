@@ -15,8 +15,20 @@ pub const DATA_DIR_ENV: &str = "PERPLEX_DATA_DIR";
 pub const DEFAULT_DATA_DIR: &str = "data/ptb";
 
 /// One of the three standard splits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[serde(into = "&'static str", try_from = "String")]
+#[strum(serialize_all = "lowercase")]
 pub enum Split {
     /// The split the model learns from; the vocabulary is built from it alone.
     Train,
@@ -30,13 +42,10 @@ impl Split {
     /// All splits in their conventional order.
     pub const ALL: [Split; 3] = [Split::Train, Split::Valid, Split::Test];
 
-    /// The split's lowercase name, as used in file names and reports.
+    /// The split's lowercase name, as used in file names and reports (strum derives it from
+    /// the variant; serde and parsing go through it).
     pub fn name(self) -> &'static str {
-        match self {
-            Split::Train => "train",
-            Split::Valid => "valid",
-            Split::Test => "test",
-        }
+        self.into()
     }
 
     /// The file name of this split in a PTB-layout directory.
@@ -52,15 +61,18 @@ impl fmt::Display for Split {
 }
 
 impl std::str::FromStr for Split {
-    type Err = String;
+    type Err = DataError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "train" => Ok(Split::Train),
-            "valid" => Ok(Split::Valid),
-            "test" => Ok(Split::Test),
-            other => Err(format!("unknown split `{other}`: use train, valid or test")),
-        }
+        crate::names::parse(s, "split")
+    }
+}
+
+impl TryFrom<String> for Split {
+    type Error = DataError;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        name.parse()
     }
 }
 

@@ -44,9 +44,48 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
-    /// The `tokenizers` crate refused to build, load, save or apply a tokenizer.
-    #[error("tokenizer: {0}")]
-    Tokenizer(String),
+    /// The `tokenizers` crate refused to build, save or apply a tokenizer.
+    #[error("tokenizer: {action}: {source}")]
+    Tokenizer {
+        /// What was being done: `building a wordlevel tokenizer`, `encoding text`, …
+        action: &'static str,
+        #[source]
+        source: tokenizers::Error,
+    },
+    /// A `tokenizer.json` the `tokenizers` crate cannot load.
+    #[error("{path}: not a tokenizer the `tokenizers` crate can load: {source}")]
+    BadTokenizerFile {
+        path: PathBuf,
+        #[source]
+        source: tokenizers::Error,
+    },
+    /// A tokenizer without `<eos>` or `<unk>`, which every corpus stream needs.
+    #[error(
+        "the tokenizer's vocabulary has no `{token}` token; make one with `perplex tokenizer \
+         train`, which adds it"
+    )]
+    MissingToken { token: &'static str },
+    /// Token ids with a hole: a model's embedding of `size` rows could not hold them.
+    #[error(
+        "the tokenizer's {size} token ids are not 0..{size}: id {unused} is unused and id \
+         {largest} is used, so a model's {size}-row embedding could not hold them. Retrain it \
+         with `perplex tokenizer train`, which numbers ids without holes"
+    )]
+    IdHoles {
+        size: usize,
+        unused: usize,
+        largest: u32,
+    },
+    /// A name (of a split, a tokenizer kind) that is none of the known ones.
+    #[error("unknown {what} {found:?}: use one of {expected}")]
+    UnknownName {
+        /// What kind of name was asked for.
+        what: &'static str,
+        /// The text that was given.
+        found: String,
+        /// The accepted names, comma-separated.
+        expected: String,
+    },
     /// A download failed before its bytes could be checked.
     #[error("downloading {url}: {reason}")]
     Download { url: String, reason: String },

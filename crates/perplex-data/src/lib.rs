@@ -20,6 +20,7 @@ pub mod error;
 pub mod fetch;
 pub mod hygiene;
 pub mod markov;
+mod names;
 pub mod tokenizer;
 
 pub use batch::{TokenBatch, TrainSampler, eval_batches, spread_batches};

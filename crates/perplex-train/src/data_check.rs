@@ -6,6 +6,7 @@ use perplex_monitor::Contamination;
 
 use crate::TrainError;
 use crate::config::DataConfig;
+use crate::error::OverlapFound;
 use crate::run_dir::RunDir;
 use perplex_monitor::sinks::write_atomically;
 
@@ -27,17 +28,14 @@ pub fn check_data(
         tracing::warn!("data check: {warning}");
     }
     if !report.overlap.passed {
-        let message = format!(
-            "data check: overlap with train is past data.max_overlap = {:.2}% ({}); validation \
-             loss will be optimistic. Deduplicate the splits (`perplex data split` assigns \
-             lines by hash) or raise data.max_overlap",
-            100.0 * config.max_overlap,
-            dir.root().display()
-        );
+        let found = OverlapFound {
+            dir: dir.root().to_owned(),
+            limit_pct: 100.0 * config.max_overlap,
+        };
         if config.strict {
-            return Err(TrainError::DataCheck(message));
+            return Err(TrainError::Overlap(found));
         }
-        tracing::warn!("{message}");
+        tracing::warn!("{found}");
     }
     Ok(report)
 }

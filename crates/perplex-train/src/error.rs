@@ -52,7 +52,7 @@ pub enum TrainError {
     },
     /// `data.strict` refused a corpus whose held-out text overlaps train.
     #[error("{0}; refusing to train because data.strict = true")]
-    DataCheck(String),
+    Overlap(OverlapFound),
     /// A training step would need more memory than the machine has available.
     #[error(
         "a training step of {batch} sequences needs about {needed_mib} MiB, but only \
@@ -151,4 +151,19 @@ pub fn same_tokenizer(
         found: found.to_owned(),
         advice,
     })
+}
+
+/// The data check found more of the held-out text in train than `data.max_overlap` allows.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "data check: overlap with train is past data.max_overlap = {limit_pct:.2}% ({dir}); \
+     validation loss will be optimistic. Deduplicate the splits (`perplex data split` assigns \
+     lines by hash) or raise data.max_overlap",
+    dir = .dir.display()
+)]
+pub struct OverlapFound {
+    /// The corpus directory.
+    pub dir: PathBuf,
+    /// `data.max_overlap`, percent.
+    pub limit_pct: f64,
 }

@@ -38,7 +38,7 @@ pub mod trainer;
 pub use config::{ConfigError, RunConfig};
 pub use data::TrainData;
 pub use device::{open_device, parse_device};
-pub use error::{Mismatch, TrainError};
+pub use error::{Mismatch, OverlapFound, TrainError};
 pub use perplex_monitor::{StopDecision, StopReason};
 pub use run::{Control, resume, train};
 pub use run_dir::{CheckpointKind, NewRun, OpenRun, RunDir, RunDirError, RunLock};

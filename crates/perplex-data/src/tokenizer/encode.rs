@@ -42,7 +42,10 @@ impl CorpusTokenizer {
         let encodings = self
             .inner
             .encode_batch(pieces.iter().map(|(p, _)| *p).collect(), false)
-            .map_err(|e| DataError::Tokenizer(e.to_string()))?;
+            .map_err(|source| DataError::Tokenizer {
+                action: "encoding a corpus",
+                source,
+            })?;
         for ((piece, ends_line), enc) in pieces.iter().zip(&encodings) {
             for (&id, &(start, end)) in enc.get_ids().iter().zip(enc.get_offsets()) {
                 if id == self.unk {

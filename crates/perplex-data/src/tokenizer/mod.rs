@@ -30,8 +30,19 @@ pub const EOS: &str = "<eos>";
 pub const UNK: &str = "<unk>";
 
 /// What [`CorpusTokenizer::train`] learns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[serde(into = "&'static str", try_from = "String")]
+#[strum(serialize_all = "lowercase")]
 pub enum TokenizerKind {
     /// Whitespace-separated words, the most frequent `vocab_size` of them.
     WordLevel,
@@ -42,13 +53,9 @@ pub enum TokenizerKind {
 }
 
 impl TokenizerKind {
-    /// The name used on the command line and in files.
+    /// The name used on the command line and in files (strum derives it from the variant).
     pub fn name(self) -> &'static str {
-        match self {
-            Self::WordLevel => "wordlevel",
-            Self::Bpe => "bpe",
-            Self::Char => "char",
-        }
+        self.into()
     }
 }
 
@@ -59,13 +66,18 @@ impl std::fmt::Display for TokenizerKind {
 }
 
 impl std::str::FromStr for TokenizerKind {
-    type Err = String;
+    type Err = DataError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Self::WordLevel, Self::Bpe, Self::Char]
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown tokenizer kind `{s}`: use bpe, wordlevel or char"))
+        crate::names::parse(s, "tokenizer kind")
+    }
+}
+
+impl TryFrom<String> for TokenizerKind {
+    type Error = DataError;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        name.parse()
     }
 }
 
@@ -123,7 +135,10 @@ impl CorpusTokenizer {
             .vocab(vocab)
             .unk_token(UNK.to_string())
             .build()
-            .map_err(|e| DataError::Tokenizer(e.to_string()))?;
+            .map_err(|source| DataError::Tokenizer {
+                action: "building a word-level tokenizer from a vocabulary",
+                source,
+            })?;
         let mut inner = Tokenizer::new(model);
         inner.with_pre_tokenizer(Some(WhitespaceSplit));
         Self::wrap(inner)
@@ -136,7 +151,10 @@ impl CorpusTokenizer {
         lines: &[String],
         vocab_size: usize,
     ) -> Result<Self, DataError> {
-        let err = |e: tokenizers::Error| DataError::Tokenizer(e.to_string());
+        let err = |source| DataError::Tokenizer {
+            action: "training a tokenizer",
+            source,
+        };
         let specials = vec![AddedToken::from(EOS, true), AddedToken::from(UNK, true)];
         let (mut inner, mut trainer) = match kind {
             TokenizerKind::WordLevel => {
@@ -149,7 +167,7 @@ impl CorpusTokenizer {
                     .special_tokens(specials)
                     .show_progress(false)
                     .build()
-                    .map_err(|e| DataError::Tokenizer(e.to_string()))?;
+                    .map_err(|e| err(e.into()))?;
                 let mut inner = Tokenizer::new(model);
                 inner.with_pre_tokenizer(Some(WhitespaceSplit));
                 (inner, TrainerWrapper::WordLevelTrainer(trainer))
@@ -196,17 +214,19 @@ impl CorpusTokenizer {
                 path: path.to_owned(),
             });
         }
-        let inner = Tokenizer::from_file(path)
-            .map_err(|e| DataError::Tokenizer(format!("{}: {e}", path.display())))?;
+        let inner = Tokenizer::from_file(path).map_err(|source| DataError::BadTokenizerFile {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::wrap(inner)
     }
 
     fn wrap(inner: Tokenizer) -> Result<Self, DataError> {
         check_contiguous(&inner)?;
-        let id = |t: &str| {
+        let id = |t: &'static str| {
             inner
                 .token_to_id(t)
-                .ok_or_else(|| DataError::Tokenizer(format!("the vocabulary has no `{t}` token")))
+                .ok_or(DataError::MissingToken { token: t })
         };
         Ok(Self {
             eos: id(EOS)?,
@@ -224,7 +244,10 @@ impl CorpusTokenizer {
     pub fn to_json(&self) -> Result<String, DataError> {
         self.inner
             .to_string(true)
-            .map_err(|e| DataError::Tokenizer(e.to_string()))
+            .map_err(|source| DataError::Tokenizer {
+                action: "writing the tokenizer as JSON",
+                source,
+            })
     }
 
     /// The sha256 of the canonical JSON, in hex: two runs share a fingerprint exactly when
@@ -258,7 +281,10 @@ impl CorpusTokenizer {
         let enc = self
             .inner
             .encode(text, false)
-            .map_err(|e| DataError::Tokenizer(e.to_string()))?;
+            .map_err(|source| DataError::Tokenizer {
+                action: "encoding text",
+                source,
+            })?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -321,11 +347,11 @@ fn check_contiguous(inner: &Tokenizer) -> Result<(), DataError> {
         }
     }
     match (used.iter().position(|&u| !u), outside) {
-        (Some(hole), Some(max)) => Err(DataError::Tokenizer(format!(
-            "its {n} token ids are not 0..{n}: id {hole} is unused and id {max} is used, so a \
-             model's {n}-row embedding could not hold them. Retrain it with `perplex \
-             tokenizer train`, which numbers ids without holes"
-        ))),
+        (Some(hole), Some(max)) => Err(DataError::IdHoles {
+            size: n,
+            unused: hole,
+            largest: max,
+        }),
         _ => Ok(()),
     }
 }

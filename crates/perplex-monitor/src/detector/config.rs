@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::setting::OutOfRange;
+
 /// Thresholds of the detectors. Losses are mean NLL per token in nats.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -78,7 +80,7 @@ impl Default for DetectorConfig {
 
 impl DetectorConfig {
     /// Refuses thresholds outside their ranges, naming the key.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), OutOfRange> {
         let key = |name: &str| format!("monitor.detectors.{name}");
         let non_negative = [
             ("min_delta", self.min_delta),
@@ -87,44 +89,34 @@ impl DetectorConfig {
             ("rise_margin", self.rise_margin),
         ];
         for (name, v) in non_negative {
-            if !(v >= 0.0 && v.is_finite()) {
-                return Err(format!("{} = {v} must be a number ≥ 0", key(name)));
-            }
+            OutOfRange::check(v >= 0.0 && v.is_finite(), key(name), v, "a number ≥ 0")?;
         }
-        let fractions = [
+        for (name, v) in [
             ("min_delta_rel", self.min_delta_rel),
             ("leak_drop", self.leak_drop),
-        ];
-        for (name, v) in fractions {
-            if !(0.0..1.0).contains(&v) {
-                return Err(format!("{} = {v} must be in [0, 1)", key(name)));
-            }
+        ] {
+            OutOfRange::check((0.0..1.0).contains(&v), key(name), v, "in [0, 1)")?;
         }
-        if !(self.spike_z > 0.0 && self.spike_z.is_finite()) {
-            return Err(format!("{} = {} must be > 0", key("spike_z"), self.spike_z));
-        }
+        let z = self.spike_z;
+        OutOfRange::check(z > 0.0 && z.is_finite(), key("spike_z"), z, "> 0")?;
         let ratio = self.spike_ratio;
-        if !(ratio == 0.0 || (ratio > 1.0 && ratio.is_finite())) {
-            return Err(format!(
-                "{} = {ratio} must be > 1, or 0 (off)",
-                key("spike_ratio")
-            ));
+        OutOfRange::check(
+            ratio == 0.0 || (ratio > 1.0 && ratio.is_finite()),
+            key("spike_ratio"),
+            ratio,
+            "> 1, or 0 (off)",
+        )?;
+        if let Some(gap) = self.max_gap {
+            OutOfRange::check(gap > 0.0 && gap.is_finite(), key("max_gap"), gap, "> 0")?;
         }
-        if let Some(gap) = self.max_gap
-            && !(gap > 0.0 && gap.is_finite())
-        {
-            return Err(format!("{} = {gap} must be > 0", key("max_gap")));
-        }
-        if self.spike_window < 2 {
-            return Err(format!("{} must be at least 2", key("spike_window")));
-        }
-        let counts = [
+        let window = self.spike_window;
+        OutOfRange::check(window >= 2, key("spike_window"), window, "at least 2")?;
+        for (name, n) in [
             ("divergence_evals", self.divergence_evals),
             ("patience", self.patience),
             ("rise_evals", self.rise_evals),
-        ];
-        if let Some((name, _)) = counts.iter().find(|(_, n)| *n == 0) {
-            return Err(format!("{} must be at least 1", key(name)));
+        ] {
+            OutOfRange::check(n >= 1, key(name), n, "at least 1")?;
         }
         Ok(())
     }

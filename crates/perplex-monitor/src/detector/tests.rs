@@ -356,7 +356,7 @@ fn thresholds_out_of_range_are_refused_with_their_key() {
         "diverge_margin",
     ]) {
         let err = config.validate().unwrap_err();
-        assert!(err.contains(&format!("monitor.detectors.{key}")), "{err}");
+        assert_eq!(err.key, format!("monitor.detectors.{key}"), "{err}");
     }
     assert!(DetectorConfig::default().validate().is_ok());
 }

@@ -10,6 +10,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::setting::OutOfRange;
+
 /// The sweep: `steps` learning rates spaced evenly in log scale from `start_lr` to `end_lr`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Sweep {
@@ -38,24 +40,21 @@ impl Default for Sweep {
 
 impl Sweep {
     /// Refuses a sweep that cannot run, saying which value is wrong.
-    pub fn validate(&self) -> Result<(), String> {
-        if !(self.start_lr > 0.0 && self.start_lr.is_finite()) {
-            return Err(format!("--start-lr {} must be > 0", self.start_lr));
-        }
-        if !(self.end_lr > self.start_lr && self.end_lr.is_finite()) {
-            return Err(format!(
-                "--end-lr {} must be above --start-lr {}",
-                self.end_lr, self.start_lr
-            ));
-        }
-        if self.steps < MIN_STEPS {
-            return Err(format!(
-                "--steps {} is too few: the suggestion skips the first {SKIP_BEGIN} steps and \
-                 needs at least {MIN_STEPS}",
-                self.steps
-            ));
-        }
-        Ok(())
+    pub fn validate(&self) -> Result<(), OutOfRange> {
+        let (start, end) = (self.start_lr, self.end_lr);
+        OutOfRange::check(start > 0.0 && start.is_finite(), "--start-lr", start, "> 0")?;
+        OutOfRange::check(
+            end > start && end.is_finite(),
+            "--end-lr",
+            end,
+            format!("above --start-lr {start}"),
+        )?;
+        OutOfRange::check(
+            self.steps >= MIN_STEPS,
+            "--steps",
+            self.steps,
+            format!("at least {MIN_STEPS}: the suggestion skips the first {SKIP_BEGIN} steps"),
+        )
     }
 
     /// The learning rate of step `i` (0-based).

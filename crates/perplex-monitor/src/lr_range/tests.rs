@@ -84,8 +84,15 @@ fn a_sweep_that_cannot_run_is_refused() {
         f(&mut s);
         s.validate().unwrap_err()
     };
-    assert!(bad(|s| s.start_lr = 0.0).contains("--start-lr"));
-    assert!(bad(|s| s.end_lr = 1e-7).contains("--end-lr"));
-    assert!(bad(|s| s.steps = 5).contains("--steps"));
+    assert_eq!(bad(|s| s.start_lr = 0.0).key, "--start-lr");
+    let end = bad(|s| s.end_lr = 1e-7);
+    assert_eq!(
+        (end.key.as_str(), end.value.as_str()),
+        ("--end-lr", "0.0000001")
+    );
+    assert_eq!(
+        bad(|s| s.steps = 5).to_string(),
+        "--steps = 5 must be at least 20: the suggestion skips the first 10 steps"
+    );
     assert!(Sweep::default().validate().is_ok());
 }

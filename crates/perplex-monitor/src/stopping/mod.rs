@@ -11,6 +11,7 @@ pub use reason::{StopDecision, StopReason};
 
 use crate::best::{beats, best_index};
 use crate::names::UnknownName;
+use crate::setting::OutOfRange;
 use crate::signal::{SignalKind, Verdict};
 
 /// Which number early stopping watches.
@@ -105,33 +106,31 @@ impl Default for EarlyStoppingConfig {
 
 impl EarlyStoppingConfig {
     /// Refuses settings outside their ranges, naming the key.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), OutOfRange> {
         let key = |name: &str| format!("early_stopping.{name}");
-        if !(self.min_delta >= 0.0 && self.min_delta.is_finite()) {
-            return Err(format!(
-                "{} = {} must be a number ≥ 0",
-                key("min_delta"),
-                self.min_delta
-            ));
-        }
-        if !(0.0..1.0).contains(&self.min_delta_rel) {
-            return Err(format!(
-                "{} = {} must be in [0, 1)",
-                key("min_delta_rel"),
-                self.min_delta_rel
-            ));
-        }
-        if self.patience == Some(0) {
-            return Err(format!("{} must be at least 1 when set", key("patience")));
+        let d = self.min_delta;
+        OutOfRange::check(
+            d >= 0.0 && d.is_finite(),
+            key("min_delta"),
+            d,
+            "a number ≥ 0",
+        )?;
+        let rel = self.min_delta_rel;
+        OutOfRange::check(
+            (0.0..1.0).contains(&rel),
+            key("min_delta_rel"),
+            rel,
+            "in [0, 1)",
+        )?;
+        if let Some(p) = self.patience {
+            OutOfRange::check(p >= 1, key("patience"), p, "at least 1 when set")?;
         }
         for (name, v) in [
             ("divergence_threshold", self.divergence_threshold),
             ("stopping_threshold", self.stopping_threshold),
         ] {
-            if let Some(v) = v
-                && !v.is_finite()
-            {
-                return Err(format!("{} = {v} must be a finite number", key(name)));
+            if let Some(v) = v {
+                OutOfRange::check(v.is_finite(), key(name), v, "a finite number")?;
             }
         }
         Ok(())

@@ -147,8 +147,11 @@ fn each_stopping_state_stops_at_once_by_default_unless_disabled() {
 #[test]
 fn settings_out_of_range_are_refused_with_their_key() {
     let err = with(|c| c.min_delta = -1.0).validate().unwrap_err();
-    assert!(err.contains("early_stopping.min_delta"), "{err}");
+    assert_eq!(err.key, "early_stopping.min_delta", "{err}");
     let err = with(|c| c.patience = Some(0)).validate().unwrap_err();
-    assert!(err.contains("early_stopping.patience"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "early_stopping.patience = 0 must be at least 1 when set"
+    );
     assert!(EarlyStoppingConfig::default().validate().is_ok());
 }

@@ -37,7 +37,8 @@ impl Default for Columns {
 }
 
 /// The unit a log writes its losses in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "lowercase")]
 pub enum Unit {
     /// Nats per token (PyTorch's cross-entropy, perplex).
     #[default]
@@ -61,24 +62,15 @@ impl Unit {
 
 impl std::fmt::Display for Unit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Unit::Nats => "nats",
-            Unit::Bits => "bits",
-            Unit::Ppl => "ppl",
-        })
+        f.write_str(self.into())
     }
 }
 
 impl std::str::FromStr for Unit {
-    type Err = String;
+    type Err = crate::names::UnknownName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "nats" => Ok(Unit::Nats),
-            "bits" => Ok(Unit::Bits),
-            "ppl" => Ok(Unit::Ppl),
-            other => Err(format!("unknown unit `{other}`: use nats, bits or ppl")),
-        }
+        crate::names::parse(s, "unit")
     }
 }
 

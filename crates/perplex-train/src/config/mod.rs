@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use perplex_monitor::{DetectorConfig, EarlyStoppingConfig};
 pub use sections::{DataConfig, ModelConfig, MonitorConfig, TrainConfig};
+pub use validate::Invalid;
 
 /// Everything that defines a run, as written in `configs/*.toml` and saved, resolved, as the
 /// run directory's `config.toml`.
@@ -45,9 +46,9 @@ struct RawRunConfig {
 }
 
 impl TryFrom<RawRunConfig> for RunConfig {
-    type Error = String;
+    type Error = Invalid;
 
-    fn try_from(raw: RawRunConfig) -> Result<Self, String> {
+    fn try_from(raw: RawRunConfig) -> Result<Self, Invalid> {
         let config = RunConfig {
             data: raw.data,
             model: raw.model,
@@ -76,9 +77,13 @@ pub enum ConfigError {
     /// A `--set` override is malformed or names no key.
     #[error("--set {arg}: {message}")]
     Override { arg: String, message: String },
-    /// A value is out of range.
+    /// A value is out of range, or the model shape cannot be built.
     #[error("{path}: invalid config: {reason}")]
-    Invalid { path: PathBuf, reason: String },
+    Invalid {
+        path: PathBuf,
+        #[source]
+        reason: Box<Invalid>,
+    },
 }
 
 impl RunConfig {
@@ -98,7 +103,7 @@ impl RunConfig {
         let raw = overrides::parse(text, path, overrides)?;
         RunConfig::try_from(raw).map_err(|reason| ConfigError::Invalid {
             path: path.to_owned(),
-            reason,
+            reason: Box::new(reason),
         })
     }
 

@@ -1,90 +1,119 @@
-//! The range checks every [`RunConfig`] passes before it exists: each message names the key
-//! and the allowed range.
+//! The range checks every [`RunConfig`] passes before it exists: each refusal names the key,
+//! the value and the allowed range ([`OutOfRange`]), or the model shape's own error.
+
+use perplex_model::ShapeError;
+use perplex_monitor::OutOfRange;
 
 use super::RunConfig;
+use crate::error::Mismatch;
+
+/// Why a config cannot make a run.
+#[derive(Debug, thiserror::Error)]
+pub enum Invalid {
+    /// A value outside its range.
+    #[error(transparent)]
+    Range(#[from] OutOfRange),
+    /// A model shape that cannot be built.
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
+    /// `model.vocab_size` disagrees with the tokenizer.
+    #[error(transparent)]
+    Vocab(#[from] Mismatch),
+}
 
 /// Refuses values that cannot make a sensible run.
-pub(super) fn check(config: &RunConfig) -> Result<(), String> {
+pub(super) fn check(config: &RunConfig) -> Result<(), Invalid> {
     check_train(config)?;
     check_data(config)?;
-    if config.monitor.train_eval_tokens < 2 {
-        return Err("monitor.train_eval_tokens must be at least 2".into());
-    }
-    let temperature = config.monitor.sample_temperature;
-    if !(temperature >= 0.0 && temperature.is_finite()) {
-        return Err(format!(
-            "monitor.sample_temperature = {temperature} must be ≥ 0 (0: greedy)"
-        ));
-    }
-    config.monitor.detectors.validate()?;
+    let m = &config.monitor;
+    let tokens = m.train_eval_tokens;
+    OutOfRange::check(
+        tokens >= 2,
+        "monitor.train_eval_tokens",
+        tokens,
+        "at least 2",
+    )?;
+    let temperature = m.sample_temperature;
+    OutOfRange::check(
+        temperature >= 0.0 && temperature.is_finite(),
+        "monitor.sample_temperature",
+        temperature,
+        "≥ 0 (0: greedy)",
+    )?;
+    m.detectors.validate()?;
     config.early_stopping.validate()?;
     let model = &config.model;
     // The vocabulary comes from the tokenizer unless the file fixes it; any size ≥ 1 lets
     // the rest of the shape be checked now.
-    model
-        .shape(model.vocab_size.unwrap_or(1))
-        .map_err(|e| e.to_string())?
-        .validate()
-        .map_err(|e| e.to_string())
+    model.shape(model.vocab_size.unwrap_or(1))?.validate()?;
+    Ok(())
 }
 
-fn check_train(config: &RunConfig) -> Result<(), String> {
+fn check_train(config: &RunConfig) -> Result<(), OutOfRange> {
     let t = &config.train;
-    if t.batch_size == 0 {
-        return Err("train.batch_size must be at least 1".into());
-    }
-    if t.max_steps == 0 {
-        return Err("train.max_steps must be at least 1".into());
-    }
-    if !(t.lr > 0.0 && t.lr <= 1.0) {
-        return Err(format!("train.lr = {} must be in (0, 1]", t.lr));
-    }
-    if !(t.min_lr >= 0.0 && t.min_lr <= t.lr) {
-        return Err(format!(
-            "train.min_lr = {} must be in [0, train.lr]",
-            t.min_lr
-        ));
-    }
-    if t.warmup_steps >= t.max_steps {
-        return Err(format!(
-            "train.warmup_steps = {} must be below train.max_steps = {}",
-            t.warmup_steps, t.max_steps
-        ));
-    }
-    if !(t.weight_decay >= 0.0 && t.weight_decay < 1.0) {
-        return Err(format!(
-            "train.weight_decay = {} must be in [0, 1)",
-            t.weight_decay
-        ));
-    }
-    if !(t.grad_clip >= 0.0 && t.grad_clip.is_finite()) {
-        return Err(format!(
-            "train.grad_clip = {} must be ≥ 0 (0: off)",
-            t.grad_clip
-        ));
-    }
-    if t.eval_batch() == 0 {
-        return Err("train.eval_batch_size must be at least 1".into());
-    }
-    if t.time_budget_s.is_some_and(|b| !(b > 0.0 && b.is_finite())) {
-        return Err("train.time_budget_s must be a positive number of seconds".into());
+    OutOfRange::check(
+        t.batch_size >= 1,
+        "train.batch_size",
+        t.batch_size,
+        "at least 1",
+    )?;
+    OutOfRange::check(
+        t.max_steps >= 1,
+        "train.max_steps",
+        t.max_steps,
+        "at least 1",
+    )?;
+    OutOfRange::check(t.lr > 0.0 && t.lr <= 1.0, "train.lr", t.lr, "in (0, 1]")?;
+    OutOfRange::check(
+        t.min_lr >= 0.0 && t.min_lr <= t.lr,
+        "train.min_lr",
+        t.min_lr,
+        format!("in [0, train.lr = {}]", t.lr),
+    )?;
+    OutOfRange::check(
+        t.warmup_steps < t.max_steps,
+        "train.warmup_steps",
+        t.warmup_steps,
+        format!("below train.max_steps = {}", t.max_steps),
+    )?;
+    let wd = t.weight_decay;
+    OutOfRange::check(
+        (0.0..1.0).contains(&wd),
+        "train.weight_decay",
+        wd,
+        "in [0, 1)",
+    )?;
+    let clip = t.grad_clip;
+    OutOfRange::check(
+        clip >= 0.0 && clip.is_finite(),
+        "train.grad_clip",
+        clip,
+        "≥ 0 (0: off)",
+    )?;
+    let eval = t.eval_batch();
+    OutOfRange::check(eval >= 1, "train.eval_batch_size", eval, "at least 1")?;
+    if let Some(budget) = t.time_budget_s {
+        OutOfRange::check(
+            budget > 0.0 && budget.is_finite(),
+            "train.time_budget_s",
+            budget,
+            "a positive number of seconds",
+        )?;
     }
     Ok(())
 }
 
-fn check_data(config: &RunConfig) -> Result<(), String> {
+fn check_data(config: &RunConfig) -> Result<(), OutOfRange> {
     let d = &config.data;
-    if !(0.0..=1.0).contains(&d.max_overlap) {
-        return Err(format!(
-            "data.max_overlap = {} is not a share between 0 and 1",
-            d.max_overlap
-        ));
-    }
-    if d.ngram == 0 {
-        return Err("data.ngram must be at least 1".into());
-    }
-    if d.max_train_tokens == Some(0) {
-        return Err("data.max_train_tokens must be at least 1 when set".into());
+    OutOfRange::check(
+        (0.0..=1.0).contains(&d.max_overlap),
+        "data.max_overlap",
+        d.max_overlap,
+        "a share between 0 and 1",
+    )?;
+    OutOfRange::check(d.ngram >= 1, "data.ngram", d.ngram, "at least 1")?;
+    if let Some(n) = d.max_train_tokens {
+        OutOfRange::check(n >= 1, "data.max_train_tokens", n, "at least 1 when set")?;
     }
     Ok(())
 }

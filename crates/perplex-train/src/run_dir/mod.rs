@@ -35,7 +35,8 @@ use perplex_monitor::StopReason;
 use crate::summary::{RunSummary, parse_summary};
 
 /// Which checkpoint of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "lowercase")]
 pub enum CheckpointKind {
     /// The weights with the lowest validation loss.
     Best,
@@ -44,12 +45,9 @@ pub enum CheckpointKind {
 }
 
 impl CheckpointKind {
-    /// `best` or `last`.
+    /// `best` or `last` (strum derives it from the variant).
     pub fn name(self) -> &'static str {
-        match self {
-            CheckpointKind::Best => "best",
-            CheckpointKind::Last => "last",
-        }
+        self.into()
     }
 }
 
@@ -60,14 +58,10 @@ impl std::fmt::Display for CheckpointKind {
 }
 
 impl std::str::FromStr for CheckpointKind {
-    type Err = String;
+    type Err = perplex_monitor::UnknownName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "best" => Ok(Self::Best),
-            "last" => Ok(Self::Last),
-            other => Err(format!("unknown checkpoint `{other}`: use best or last")),
-        }
+        perplex_monitor::names::parse(s, "checkpoint")
     }
 }
 
