@@ -1,6 +1,6 @@
 //! Meeting users where their tools are: a run exported for 🤗 transformers (loaded and scored
-//! by transformers itself when it is installed), and checkpoints read from Python with the
-//! `safetensors` package, as the README shows.
+//! by transformers itself when it is installed, and by a numpy GPT-2 everywhere), and
+//! checkpoints read from Python with the `safetensors` package, as the README shows.
 
 mod common;
 
@@ -108,6 +108,28 @@ fn transformers_scores_an_export_as_perplex_does() {
         "{}",
         stdout(&out)
     );
+}
+
+/// GPT-2's forward pass in numpy, reading only the exported files, scores the validation split
+/// to within 1e-4 relative of `perplex eval`: the export's names, shapes and transposes are
+/// checked where torch is not installed (CI), beside the transformers check above.
+#[test]
+fn a_numpy_gpt2_scores_an_export_as_perplex_does() {
+    if !python_has("numpy, safetensors", "PERPLEX_REQUIRE_SAFETENSORS") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, run, hf) = exported(tmp.path());
+    let report = eval_json(&run, &data, &[]);
+    let out = Command::new("python3")
+        .arg(repo().join("tests/hf_export_numpy.py"))
+        .arg(&hf)
+        .arg(data.join("ptb.valid.txt"))
+        .arg(report["mean_nll"].to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("numpy GPT-2:"), "{}", stdout(&out));
 }
 
 /// The README's snippet that reads a checkpoint with the `safetensors` package runs as
