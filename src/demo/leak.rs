@@ -31,8 +31,10 @@ pub fn teach(demo: &Demo) -> Result<Learned> {
     let (leaked_dir, planted) = plant(demo)?;
     let same_vocabulary = format!("data.tokenizer={:?}", clean.dir.join("tokenizer.json"));
     let leaked = demo.train(&spec("leaked", &leaked_dir, Some(same_vocabulary)))?;
-    let check = perplex_train::data_check::contamination(&perplex_train::RunDir::new(&leaked.dir))
-        .context("the leaked run has no data check")?;
+    let check = perplex_train::data_check::contamination(
+        &perplex_train::RunDir::new(&leaked.dir).data_check(),
+    )
+    .context("the leaked run has no data check")?;
     let alarm = leaked
         .first(SignalKind::LeakSuspected)
         .context("the leaked run was never called leak_suspected")?;

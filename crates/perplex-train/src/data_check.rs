@@ -1,5 +1,7 @@
 //! The data check at the start of training, and what the monitor is told of it.
 
+use std::path::Path;
+
 use perplex_data::hygiene::HygieneReport;
 use perplex_data::{Corpus, CorpusTokenizer, DataDir, Split};
 use perplex_monitor::Contamination;
@@ -7,7 +9,6 @@ use perplex_monitor::Contamination;
 use crate::TrainError;
 use crate::config::DataConfig;
 use crate::error::OverlapFound;
-use crate::run_dir::RunDir;
 use perplex_monitor::sinks::write_atomically;
 
 /// Checks `corpus` (read from `dir`) as `config` says: overlap of valid and test with train,
@@ -40,17 +41,16 @@ pub fn check_data(
     Ok(report)
 }
 
-/// Writes the report to the run's `data_check.json`.
-pub fn save_data_check(run: &RunDir, report: &HygieneReport) -> Result<(), TrainError> {
+/// Writes the report to `path` (a run's `data_check.json`).
+pub fn save_data_check(path: &Path, report: &HygieneReport) -> Result<(), TrainError> {
     let json = serde_json::to_string_pretty(report).expect("a hygiene report serialises");
-    let path = run.data_check();
-    write_atomically(&path, format!("{json}\n").as_bytes()).map_err(|e| TrainError::io(&path, e))
+    write_atomically(path, format!("{json}\n").as_bytes()).map_err(|e| TrainError::io(path, e))
 }
 
-/// The data check's finding of the validation split in train, from the run's
-/// `data_check.json` (`None` when the run has no data check).
-pub fn contamination(run: &RunDir) -> Option<Contamination> {
-    let text = std::fs::read_to_string(run.data_check()).ok()?;
+/// The data check's finding of the validation split in train, from a run's
+/// `data_check.json` at `path` (`None` when the run has no data check).
+pub fn contamination(path: &Path) -> Option<Contamination> {
+    let text = std::fs::read_to_string(path).ok()?;
     let report: HygieneReport = serde_json::from_str(&text).ok()?;
     let valid = report
         .overlap

@@ -7,7 +7,7 @@ use perplex_model::GptConfig;
 use perplex_monitor::DetectorConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Mismatch;
+use crate::mismatch::Mismatch;
 
 /// The model's shape as a run config gives it: `vocab_size` is left out (it comes from the
 /// tokenizer) except in a run directory's saved config, where it records what was used.

@@ -5,7 +5,7 @@ use perplex_model::ShapeError;
 use perplex_monitor::OutOfRange;
 
 use super::RunConfig;
-use crate::error::Mismatch;
+use crate::mismatch::Mismatch;
 
 /// Why a config cannot make a run.
 #[derive(Debug, thiserror::Error)]

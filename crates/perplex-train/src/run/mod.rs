@@ -137,7 +137,7 @@ impl<'a> Run<'a> {
         let t = config.train();
         progress
             .monitor
-            .set_contamination(crate::data_check::contamination(dir));
+            .set_contamination(crate::data_check::contamination(&dir.data_check()));
         progress.monitor.set_horizon(Some(t.max_steps));
         let started = Instant::now()
             .checked_sub(Duration::from_secs_f64(progress.wall_s))

@@ -100,7 +100,7 @@ impl NewRun {
         let corpus: Corpus = dir.read_all()?;
         let data = TrainData::from_lines(dir, config.data(), &corpus.train, &corpus.valid)?;
         let check = check_data(dir, &corpus, &data.tokenizer, config.data())?;
-        save_data_check(&self.staging, &check)?;
+        save_data_check(&self.staging.data_check(), &check)?;
         Ok(data)
     }
 

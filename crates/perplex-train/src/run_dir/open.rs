@@ -9,7 +9,7 @@ use crate::TrainError;
 use crate::checkpoint::{self, CheckpointMeta};
 use crate::config::RunConfig;
 use crate::data::{TrainData, corpus_tokenizer};
-use crate::error::same_tokenizer;
+use crate::mismatch::same_tokenizer;
 use crate::summary::RunSummary;
 
 /// A run directory whose config and tokenizer have been read: everything `eval`, `generate`
