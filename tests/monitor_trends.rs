@@ -142,7 +142,7 @@ fn lr_find_suggests_a_rate_draws_its_curve_and_leaves_no_run() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("--steps 5 is too few"),
+        stderr(&out).contains("--steps = 5 must be at least 20"),
         "{}",
         stderr(&out)
     );
