@@ -1,7 +1,7 @@
-//! "Best so far", decided once: [`Best`] is the evaluation with the lowest finite validation
-//! loss (the first one, on a tie), read from the monitor's one list of evaluations; and
-//! [`beats`] is the one rule for "better by more than a minimum change" that the plateau
-//! detector and early stopping's patience both apply against it.
+//! "Best so far", decided once: [`best_index`] picks the evaluation with the lowest finite
+//! validation loss (the first one, on a tie) from the monitor's one list of evaluations, which
+//! [`Best`] reports; and [`beats`] is the one rule for "better by more than a minimum change"
+//! that the plateau detector and early stopping's patience both apply against it.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,16 +12,6 @@ pub struct Best {
     pub step: u64,
     /// Its mean validation NLL per token, nats.
     pub val_loss: f64,
-}
-
-impl Best {
-    /// The best of `(step, val loss)` evaluations: see [`best_index`].
-    pub fn of(evals: impl IntoIterator<Item = (u64, f64)>) -> Option<Best> {
-        let evals: Vec<_> = evals.into_iter().collect();
-        let i = best_index(evals.iter().map(|&(_, loss)| loss))?;
-        let (step, val_loss) = evals[i];
-        Some(Best { step, val_loss })
-    }
 }
 
 /// Which of `losses` is the best: the lowest finite one, the earliest on a tie (a later
@@ -65,21 +55,9 @@ mod tests {
 
     #[test]
     fn the_best_is_the_first_lowest_finite_loss() {
-        let evals = [
-            (100, 5.0),
-            (200, f64::NAN),
-            (300, 4.0),
-            (400, 4.0),
-            (500, 4.5),
-        ];
-        assert_eq!(
-            Best::of(evals),
-            Some(Best {
-                step: 300,
-                val_loss: 4.0
-            })
-        );
-        assert_eq!(Best::of([(1, f64::INFINITY)]), None);
+        let losses = [5.0, f64::NAN, 4.0, 4.0, 4.5];
+        assert_eq!(best_index(losses), Some(2));
+        assert_eq!(best_index([f64::INFINITY, f64::NAN]), None);
     }
 
     #[test]

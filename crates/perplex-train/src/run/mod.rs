@@ -279,7 +279,7 @@ impl<'a> Run<'a> {
         let best = p.monitor.best();
         let summary = RunSummary {
             stop_reason: stop.reason,
-            stop: Some(stop),
+            stop: Some(stop.clone()),
             steps: self.trainer.steps_done(),
             tokens_seen: self.trainer.tokens_seen(),
             params: self.shape.num_params(),
@@ -301,7 +301,7 @@ impl<'a> Run<'a> {
             .map_err(|e| TrainError::io(&path, e))?;
         self.observers.emit(&Event::Stopped {
             step: summary.steps,
-            decision: summary.stop.as_ref().expect("set above"),
+            decision: &stop,
             budget_s: self.config.train().time_budget_s,
             dir: self.dir,
         })?;

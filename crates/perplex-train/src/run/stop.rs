@@ -45,7 +45,10 @@ pub(super) fn non_finite(step: u64, stats: &StepStats) -> Option<StopDecision> {
 
 /// Whether the run stops after a finite step, and why: early stopping's decision first, then
 /// the time budget, the interrupt, and the last step.
-pub(super) fn after_step(now: AfterStep) -> Option<StopDecision> {
+pub(super) fn after_step(mut now: AfterStep) -> Option<StopDecision> {
+    if let Some(decision) = now.early_stop.take() {
+        return Some(decision);
+    }
     let decide = |reason, evidence: String| {
         Some(StopDecision {
             reason,
@@ -53,9 +56,7 @@ pub(super) fn after_step(now: AfterStep) -> Option<StopDecision> {
             evidence,
         })
     };
-    if let Some(decision) = now.early_stop.clone() {
-        Some(decision)
-    } else if now.budget_spent() {
+    if now.budget_spent() {
         decide(
             StopReason::TimeBudget,
             format!(
