@@ -322,3 +322,67 @@ fn a_model_approaches_but_never_beats_the_markov_oracle() {
         "val {val} is not near the oracle {oracle}"
     );
 }
+
+/// Flush-to-zero changes only values below 1.18e-38: a run where none occurs gives the same
+/// bits with it on (the default) and off, every logged loss and the final weights' scores.
+#[test]
+fn flushing_subnormals_leaves_an_ordinary_run_bit_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = corpus_dir(tmp.path());
+    let losses = |flush: bool| {
+        let name = format!("flush-{flush}");
+        let set = format!("train.flush_denormals={flush}");
+        let (run, _) = common::tiny(tmp.path(), &data, &name, &["--set", &set]);
+        let saved = std::fs::read_to_string(run.join("config.toml")).unwrap();
+        assert!(
+            saved.contains(&format!("flush_denormals = {flush}")),
+            "{saved}"
+        );
+        metrics(&run)
+            .iter()
+            .filter(|r| r["kind"] == "train" || r["kind"] == "eval")
+            .map(|r| (r["step"].as_u64().unwrap(), r["loss"].as_f64().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let (on, off) = (losses(true), losses(false));
+    assert!(on.len() > 10, "{on:?}");
+    assert_eq!(on, off);
+}
+
+/// `--carry-context STRIDE` scores every token once more, with context carried across
+/// windows, beside the standard figure (which it leaves unchanged); a stride outside
+/// 1..=ctx is refused with the model's context length.
+#[test]
+fn eval_with_carried_context_is_a_separate_number_beside_the_standard_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = corpus_dir(tmp.path());
+    let out = train_quick(tmp.path(), &data, "quick");
+    assert!(out.status.success(), "train failed: {}", stderr(&out));
+    let run = tmp.path().join("runs/quick");
+    let standard = eval_json(&run, &data, &[]);
+    let both = eval_json(&run, &data, &["--carry-context", "8"]);
+    assert_eq!(both["ppl"], standard["ppl"]);
+    assert!(standard.get("carried_context").is_none());
+    let carried = &both["carried_context"];
+    assert_eq!(carried["tokens"], standard["tokens"]);
+    assert_eq!(carried["stride"], 8);
+    assert_eq!(carried["min_context"], 32 - 8, "ptb-tiny's ctx is 32");
+    let ppl = carried["ppl"].as_f64().unwrap();
+    assert!(ppl.is_finite() && ppl != standard["ppl"].as_f64().unwrap());
+    let (run, data) = (run.to_str().unwrap(), data.to_str().unwrap());
+    let refused = perplex(&[
+        "eval",
+        "--run",
+        run,
+        "--data-dir",
+        data,
+        "--carry-context",
+        "33",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("context length, 32"),
+        "{}",
+        stderr(&refused)
+    );
+}

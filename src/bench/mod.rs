@@ -6,6 +6,7 @@ mod replay;
 
 use std::time::Instant;
 
+use burn::backend::DispatchDevice;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +15,7 @@ use perplex_train::trainer::Trainer;
 use perplex_train::{RunConfig, TrainData, TrainError};
 
 pub use machine::{CoreMeter, Machine};
-pub use replay::{ProductTiming, time_products};
+pub use replay::{ProductTiming, SubnormalCost, subnormal_cost, time_products};
 
 /// What `perplex bench` measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +52,9 @@ pub struct BenchReport {
     /// Share of the median step the products take alone, `matmul.seconds / median`: the
     /// rest of the step is everything else (element-wise kernels, copies, bookkeeping).
     pub matmul_share: Option<f64>,
+    /// What subnormal operands cost the smallest linear-layer product, kept and flushed (CPU
+    /// only, with the products; `None` otherwise or where the CPU cannot flush).
+    pub subnormal: Option<SubnormalCost>,
     /// Seconds of one full validation pass, if asked for.
     pub eval_s: Option<f64>,
     /// Tokens that validation pass predicted.
@@ -113,6 +117,7 @@ pub fn bench(
     drop(trainer);
     // Before the products are replayed: their operands are not part of training.
     let peak_rss_mib = peak_rss_mib();
+    let passes = matmul;
     let matmul = (matmul > 0).then(|| {
         time_products(
             &shape.step_products(config.train().batch_size),
@@ -120,8 +125,13 @@ pub fn bench(
             matmul,
         )
     });
+    let on_cpu = matches!(device.as_dispatch(), DispatchDevice::Flex(_));
+    let subnormal = (matmul.is_some() && on_cpu)
+        .then(|| subnormal_cost(&shape.step_products(config.train().batch_size), passes))
+        .flatten();
     Ok(BenchReport {
         machine: Machine::this(),
+        subnormal,
         cores_busy,
         matmul_share: matmul.as_ref().map(|m| m.seconds / median),
         matmul,

@@ -104,6 +104,67 @@ fn runner(product: &StepProduct, device: &Device) -> Box<dyn FnMut()> {
     Box::new(move || (0..calls).for_each(|_| drop(lhs.clone().matmul(rhs.clone()))))
 }
 
+/// What subnormal operands cost the step's smallest linear-layer product on this CPU: the
+/// product timed with ordinary operands, then with its left operand subnormal, with subnormals
+/// kept (no flush) and flushed to zero (as training runs by default). A `flushed_slowdown` well above 1
+/// means flushing no longer reaches the threads that multiply; a large `kept_slowdown` is
+/// what a run whose values underflow would pay without it (several times on many Intel cores).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubnormalCost {
+    /// The product timed (the step's smallest linear-layer product).
+    pub product: String,
+    /// Seconds with ordinary operands (median of the passes).
+    pub normal_s: f64,
+    /// Seconds with a subnormal left operand, subnormals kept.
+    pub kept_s: f64,
+    /// Seconds with a subnormal left operand, flushed to zero.
+    pub flushed_s: f64,
+    /// `kept_s / normal_s`.
+    pub kept_slowdown: f64,
+    /// `flushed_s / normal_s`.
+    pub flushed_slowdown: f64,
+}
+
+/// Times the smallest linear-layer product of `products` three ways on the CPU (see
+/// [`SubnormalCost`]), `passes` times each after one untimed run, alternating, and leaves flushing as it found it. `None`
+/// where this CPU cannot flush (then there is nothing to compare).
+pub fn subnormal_cost(products: &[StepProduct], passes: usize) -> Option<SubnormalCost> {
+    use perplex_model::denormals::{flush_denormals, flushing_on_this_thread};
+    // The smallest of the linear layers' products: kept subnormals make a product ~100×
+    // slower on some CPUs, so the largest would add a minute to every bench.
+    let product = products
+        .iter()
+        .filter(|p| !p.what.starts_with("attention"))
+        .min_by(|a, b| a.flops().total_cmp(&b.flops()))?;
+    let was_on = flushing_on_this_thread();
+    let mut operands = [CpuProduct::new(product), CpuProduct::subnormal(product)];
+    // (operands, flush) of the three cases: ordinary, subnormal kept, subnormal flushed.
+    let cases = [(0, true), (1, false), (1, true)];
+    let mut times = [vec![], vec![], vec![]];
+    for pass in 0..=passes.max(1) {
+        for (i, &(which, flush)) in cases.iter().enumerate() {
+            if !flush_denormals(flush) {
+                return None;
+            }
+            let started = Instant::now();
+            operands[which].run();
+            if pass > 0 {
+                times[i].push(started.elapsed().as_secs_f64());
+            }
+        }
+    }
+    flush_denormals(was_on);
+    let [normal_s, kept_s, flushed_s] = times.map(|t| median(&t));
+    Some(SubnormalCost {
+        product: product.what.clone(),
+        normal_s,
+        kept_s,
+        flushed_s,
+        kept_slowdown: kept_s / normal_s,
+        flushed_slowdown: flushed_s / normal_s,
+    })
+}
+
 /// A random `[batch, rows, cols]` operand, stored transposed when `layout` says so.
 fn operand([batch, rows, cols]: [usize; 3], layout: Operand, device: &Device) -> Tensor<3> {
     let normal = Distribution::Normal(0.0, 1.0);
@@ -136,5 +197,30 @@ mod tests {
         assert!((sum - timing.seconds).abs() < 1e-12);
         let flops: f64 = products.iter().map(StepProduct::flops).sum();
         assert!((timing.gflops - flops / timing.seconds / 1e9).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_subnormal_case_times_a_linear_product_and_restores_the_setting() {
+        use perplex_model::denormals::{FLUSH_SUPPORTED, flushing_on_this_thread};
+        let config = GptConfig {
+            vocab_size: 300,
+            ctx: 16,
+            layers: 1,
+            heads: 2,
+            d_model: 32,
+            dropout: 0.0,
+        };
+        let before = flushing_on_this_thread();
+        let cost = subnormal_cost(&config.step_products(4), 2);
+        assert_eq!(
+            cost.is_some(),
+            FLUSH_SUPPORTED,
+            "timed exactly where the CPU flushes"
+        );
+        let Some(cost) = cost else { return };
+        assert!(!cost.product.starts_with("attention"), "{}", cost.product);
+        assert!(cost.normal_s > 0.0 && cost.kept_s > 0.0 && cost.flushed_s > 0.0);
+        assert_eq!(cost.kept_slowdown, cost.kept_s / cost.normal_s);
+        assert_eq!(flushing_on_this_thread(), before);
     }
 }

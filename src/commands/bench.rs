@@ -219,4 +219,11 @@ fn print_text(args: &BenchArgs, r: &BenchReport) {
             100.0 * (1.0 - share).max(0.0)
         );
     }
+    if let Some(s) = &r.subnormal {
+        println!(
+            "  subnormal operands ({}): {:.2}× the ordinary time when kept, {:.2}× when flushed \
+             to zero (training flushes them: `train.flush_denormals`)",
+            s.product, s.kept_slowdown, s.flushed_slowdown
+        );
+    }
 }

@@ -9,6 +9,7 @@
 //! - [`tokenizer`]: the word-level vocabulary built from the train split (PTB), or a trained
 //!   word-level, BPE or character tokenizer (`tokenizers`), with `<eos>` after every line;
 //! - [`batch`]: random training windows and the deterministic evaluation pass;
+//! - [`sliding`]: the evaluation pass with context carried across windows (a separate number);
 //! - [`hygiene`]: overlap of held-out text with train (lines and n-gram shingles) and hash
 //!   splitting;
 //! - [`markov`]: corpora sampled from a Markov chain whose entropy rate is known exactly (for
@@ -21,9 +22,11 @@ pub mod fetch;
 pub mod hygiene;
 pub mod markov;
 mod names;
+pub mod sliding;
 pub mod tokenizer;
 
 pub use batch::{TokenBatch, TrainSampler, eval_batches, spread_batches};
 pub use corpus::{Corpus, DataDir, Split};
 pub use error::DataError;
+pub use sliding::{ScoredBatch, sliding_batches};
 pub use tokenizer::{CorpusTokenizer, Encoded, TokenizerKind};

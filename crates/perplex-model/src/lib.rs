@@ -13,6 +13,7 @@
 mod attention;
 mod block;
 mod config;
+pub mod denormals;
 mod fused;
 mod gpt;
 mod init;

@@ -114,6 +114,27 @@ pub struct CpuProduct {
 impl CpuProduct {
     /// Operands for `product` (small, fixed values: nothing subnormal) and its output.
     pub fn new(product: &StepProduct) -> Self {
+        Self::with_fill(product)
+    }
+
+    /// [`CpuProduct::new`] with every value of the left operand subnormal (below 1.18e-38 in
+    /// magnitude, none zero), so its products and sums are
+    /// subnormal too: the values a run at too high a learning rate produces (underflowing
+    /// attention probabilities). Timed beside `new`, it shows what subnormals cost a CPU, with
+    /// and without [`crate::denormals::flush_denormals`].
+    pub fn subnormal(product: &StepProduct) -> Self {
+        let mut cpu = Self::new(product);
+        // Built from bits, not by scaling: with flush-to-zero on (as in `perplex bench`,
+        // which has set up training), a multiplication into the subnormal range gives 0.
+        for (i, v) in cpu.lhs.iter_mut().enumerate() {
+            let mantissa = ((i % 17) as u32 + 1) << 18;
+            let sign = (i as u32 & 1) << 31;
+            *v = f32::from_bits(sign | mantissa);
+        }
+        cpu
+    }
+
+    fn with_fill(product: &StepProduct) -> Self {
         let StepProduct { m, k, n, batch, .. } = *product;
         let fill = |len: usize| (0..len).map(|i| (i % 17) as f32 * 0.01 - 0.08).collect();
         Self {
@@ -126,6 +147,17 @@ impl CpuProduct {
 
     /// Runs all `calls × batch` products once.
     pub fn run(&mut self) {
+        self.run_with(Threads::Pool);
+    }
+
+    /// [`CpuProduct::run`] of a one-matrix product on the calling thread alone.
+    #[cfg(test)]
+    fn run_on_this_thread(&mut self) {
+        assert_eq!(self.product.batch, 1);
+        self.run_with(Threads::One);
+    }
+
+    fn run_with(&mut self, threads: Threads) {
         use rayon::prelude::*;
         let StepProduct { m, k, n, batch, .. } = self.product;
         let layout = |operand, rows, cols| match operand {
@@ -140,15 +172,7 @@ impl CpuProduct {
         for _ in 0..self.product.calls {
             if batch == 1 {
                 let (lhs, rhs) = ((&self.lhs[..], l), (&self.rhs[..], r));
-                matmul(
-                    [m, k, n],
-                    1.0,
-                    (&mut self.out, d),
-                    lhs,
-                    rhs,
-                    false,
-                    Threads::Pool,
-                );
+                matmul([m, k, n], 1.0, (&mut self.out, d), lhs, rhs, false, threads);
                 continue;
             }
             self.out
@@ -189,5 +213,33 @@ mod tests {
         let attention: f64 = attention.iter().map(|p| p.flops()).sum();
         assert_eq!(attention, 2.0 * 6.0 * l * 64.0 * d * tokens);
         assert_eq!(products.len(), 4 * 3 + 6 + 3);
+    }
+
+    #[test]
+    fn the_subnormal_operand_is_subnormal_and_flushing_zeroes_its_product() {
+        let product = crate::config::ptb_small().step_products(1).remove(0);
+        // On a thread of its own, so that no other test's setting is changed. The operand is
+        // made while flushing is on (as `perplex bench` makes it), and must still be
+        // subnormal; the product is computed single-threaded with subnormals kept, then
+        // flushed.
+        std::thread::spawn(move || {
+            crate::denormals::set_this_thread(true);
+            let mut cpu = super::CpuProduct::subnormal(&product);
+            assert!(cpu.lhs.iter().all(|v| v.is_subnormal()));
+            crate::denormals::set_this_thread(false);
+            cpu.run_on_this_thread();
+            assert!(cpu.out.iter().any(|v| v.is_subnormal()));
+            if crate::denormals::FLUSH_SUPPORTED {
+                crate::denormals::set_this_thread(true);
+                cpu.run_on_this_thread();
+                assert!(
+                    cpu.out.iter().all(|&v| v == 0.0),
+                    "flushed operands give zeros"
+                );
+                crate::denormals::set_this_thread(false);
+            }
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -1,7 +1,7 @@
 //! The validation pass: every token of a split, in eval mode, summed exactly.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use perplex_data::{TokenBatch, eval_batches};
+use perplex_data::{ScoredBatch, TokenBatch, eval_batches, sliding_batches};
 use perplex_model::Gpt;
 use perplex_model::{logits_above_target, token_nll};
 use perplex_monitor::averaging::TokenLosses;
@@ -44,6 +44,31 @@ pub fn evaluate_batches(model: &Gpt, batches: Vec<TokenBatch>) -> NllSum {
     for_each_batch(model, batches, false, |nll, _| {
         sum.add(nll.iter().map(|&v| f64::from(v)).sum(), nll.len() as u64)
     });
+    sum
+}
+
+/// Sums the NLL of every predictable token of `stream` with context carried across windows:
+/// windows of `model.ctx` tokens advancing by `stride`, each scoring its last `stride` targets
+/// ([`perplex_data::sliding`]). A separate, lower number than [`evaluate`]'s for a model that
+/// uses its context; `stride == model.ctx` scores the standard windows.
+pub fn evaluate_sliding(model: &Gpt, stream: &[u32], stride: usize, batch: usize) -> NllSum {
+    let mut sum = NllSum::default();
+    for scored in sliding_batches(stream, model.ctx, stride, batch) {
+        let ScoredBatch {
+            batch,
+            context_only,
+        } = scored;
+        let cols = batch.cols;
+        for_each_batch(model, vec![batch], false, |nll, _| {
+            for row in nll.chunks(cols) {
+                let counted = &row[context_only..];
+                sum.add(
+                    counted.iter().map(|&v| f64::from(v)).sum(),
+                    counted.len() as u64,
+                );
+            }
+        });
+    }
     sum
 }
 
@@ -148,6 +173,35 @@ mod tests {
         }
         assert_eq!(scores.accuracy.top1, top1);
         assert!(scores.accuracy.top5 >= top1 && scores.accuracy.top5 <= 22);
+    }
+
+    #[test]
+    fn the_sliding_pass_at_a_stride_of_ctx_is_the_standard_one_and_scores_every_token_once() {
+        let model = model();
+        // 21 tokens: 20 predictions, five full windows of 4, so the two passes match exactly.
+        let stream = &stream()[..21];
+        let standard = evaluate(&model, stream, 2);
+        let same = evaluate_sliding(&model, stream, 4, 2);
+        assert_eq!(same.tokens, 20);
+        assert!(
+            (same.nats - standard.nats).abs() < 1e-9,
+            "{same:?} {standard:?}"
+        );
+        // A stride of 1: each token after the first window is scored once, with 3 tokens of
+        // context, at the last position; the sum differs but the count does not.
+        let carried = evaluate_sliding(&model, stream, 1, 2);
+        assert_eq!(carried.tokens, 20);
+        assert!((carried.nats - standard.nats).abs() > 1e-6);
+        // By hand: the last target under the stride-1 pass is the last position of the
+        // window stream[16..20].
+        let last = eval_batches(&stream[16..], 4, 1).remove(0);
+        let (inputs, targets) = batch_tensors(&last, &model.device());
+        let nll = token_nll(model.forward(inputs), targets)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let first16 = evaluate_sliding(&model, &stream[..20], 1, 2);
+        assert!((carried.nats - first16.nats - f64::from(nll[3])).abs() < 1e-4);
     }
 
     #[test]

@@ -59,6 +59,7 @@ mod tests {
             checkpoint_every: 0,
             eval_batch_size: None,
             time_budget_s: None,
+            flush_denormals: true,
         }
     }
 

@@ -112,6 +112,8 @@ impl Trainer {
         device: &Device,
     ) -> Self {
         let t = config.train();
+        // Process-wide: every compute thread flushes subnormals, or none does.
+        perplex_model::denormals::flush_denormals(t.flush_denormals);
         let device = device.clone().autodiff();
         let model = model.fork(&device);
         Self {
