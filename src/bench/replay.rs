@@ -130,8 +130,8 @@ pub struct SubnormalCost {
 /// where this CPU cannot flush (then there is nothing to compare).
 pub fn subnormal_cost(products: &[StepProduct], passes: usize) -> Option<SubnormalCost> {
     use perplex_model::denormals::{flush_denormals, flushing_on_this_thread};
-    // The smallest of the linear layers' products: kept subnormals make a product ~100×
-    // slower on some CPUs, so the largest would add a minute to every bench.
+    // The smallest of the linear layers' products: kept subnormals made a product 160–211×
+    // slower on an Intel Xeon, which on the largest would lengthen every bench by far.
     let product = products
         .iter()
         .filter(|p| !p.what.starts_with("attention"))

@@ -50,11 +50,15 @@ pub struct EvalArgs {
 /// The perplexity with context carried across windows (`--carry-context`).
 #[derive(Debug, Serialize)]
 struct CarriedReport {
-    /// Tokens the windows advance by, and the least context a scored token had.
+    /// Tokens the windows advance by.
     stride: usize,
+    /// The least context a scored token had after the first window (tokens: ctx − stride).
     min_context: usize,
+    /// Tokens scored: every predictable token of the split, once.
     tokens: u64,
+    /// Mean NLL over them (nats/token).
     mean_nll: f64,
+    /// `exp(mean_nll)`.
     ppl: f64,
 }
 
@@ -208,7 +212,7 @@ fn carried(model: &Gpt, ids: &[u32], stride: usize, batch: usize) -> Result<Carr
             "--carry-context {stride}: the stride must be between 1 and the model's context \
              length, {} (try {})",
             model.ctx,
-            model.ctx / 4
+            (model.ctx / 4).max(1)
         );
     }
     let sum = evaluate_sliding(model, ids, stride, batch);
