@@ -132,3 +132,24 @@ fn a_config_cannot_be_deserialised_past_its_checks() {
             .to_string();
     assert!(err.contains("model.vocab_size must be at least 1"), "{err}");
 }
+
+#[test]
+fn every_shipped_config_loads() {
+    let configs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let mut loaded = Vec::new();
+    for entry in std::fs::read_dir(&configs).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "toml") {
+            RunConfig::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            loaded.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    for name in ["ptb-tiny.toml", "ptb-small.toml", "ptb-best.toml"] {
+        assert!(
+            loaded.iter().any(|l| l == name),
+            "{name} not among {loaded:?}"
+        );
+    }
+    let best = RunConfig::load(&configs.join("ptb-best.toml"), &[]).unwrap();
+    assert_eq!((best.model().ctx, best.train().max_steps), (128, 8000));
+}
