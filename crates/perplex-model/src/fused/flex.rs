@@ -15,7 +15,7 @@ const CHUNK: usize = 1 << 14;
 
 /// `t` as a dense, zero-offset `f32` tensor. Shares `t`'s storage when it already is one (so
 /// [`FlexTensor::storage_mut`] writes in place when nothing else holds it), copies otherwise.
-pub(super) fn dense(t: FlexTensor) -> FlexTensor {
+pub fn dense(t: FlexTensor) -> FlexTensor {
     assert_eq!(
         t.dtype(),
         DType::F32,

@@ -32,6 +32,8 @@ mod layer_norm;
 mod linear;
 pub(crate) mod matrix;
 
+pub use flex::dense as dense_f32;
+
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, backend_extension};

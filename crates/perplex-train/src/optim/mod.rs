@@ -1,28 +1,32 @@
 //! AdamW with decay on the 2-D weights only, and global gradient-norm clipping.
 //!
-//! Both are what GPT training (and the PyTorch reference) does. Burn's AdamW decays every
-//! parameter it is given, so biases and LayerNorm parameters go to a second AdamW group with
-//! no decay (Burn's `ModuleOptimizer::with_group`). Burn's own gradient clipping works tensor
+//! Both are what GPT training (and the PyTorch reference) does. AdamW decays every parameter
+//! it is given, so biases and LayerNorm parameters go to a second AdamW group with no decay
+//! (Burn's `ModuleOptimizer::with_group`). The AdamW is [`FusedAdamW`]: Burn's arithmetic and
+//! state record, its update one parallel pass on the CPU (`adamw.rs`). Burn's own gradient clipping works tensor
 //! by tensor; [`clip_global_norm`] instead scales every gradient by one factor so the norm
 //! over all of them is at most the limit, as `torch.nn.utils.clip_grad_norm_` does.
 
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
 use crate::config::TrainConfig;
 
+mod adamw;
+mod adamw_cpu;
+
+pub use adamw::FusedAdamW;
+
 /// AdamW (β = 0.9, 0.95; ε = 1e-8) decaying only the parameters of rank ≥ 2 of `model`.
 pub fn adamw<M: Module>(config: &TrainConfig, model: &M) -> ModuleOptimizer {
-    let base = AdamWConfig::new()
-        .with_beta_1(0.9)
-        .with_beta_2(0.95)
-        .with_epsilon(1e-8);
+    let with_decay = |weight_decay| FusedAdamW::new(0.9, 0.95, 1e-8, weight_decay);
     let no_decay = ParamGroup::from_ids(vector_params(model));
-    base.clone()
-        .with_weight_decay(config.weight_decay as f32)
-        .init()
-        .with_group(no_decay, base.with_weight_decay(0.0).build(), None)
+    ModuleOptimizer::from(with_decay(config.weight_decay as f32)).with_group(
+        no_decay,
+        with_decay(0.0),
+        None,
+    )
 }
 
 /// Ids of the rank-1 parameters (biases, LayerNorm scales and shifts).
