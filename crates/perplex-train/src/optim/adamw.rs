@@ -6,12 +6,11 @@
 //! (`adamw_cpu.rs`); anywhere else it hands the step to Burn's `AdamW`, built from the same
 //! configuration. The two agree to the bit (tested below).
 
-use burn::backend::Dispatch;
+use burn::backend::{Dispatch, DispatchDevice};
 use burn::optim::{AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, LearningRate, Optimizer};
 use burn::tensor::{DType, Device, Tensor};
 
 use super::adamw_cpu::{AdamWOps, AdamWScalars};
-use burn::backend::DispatchDevice;
 
 /// AdamW (decoupled weight decay) with a one-pass CPU update; see the module docs.
 #[derive(Clone)]
@@ -76,10 +75,8 @@ impl Optimizer for FusedAdamW {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let amsgrad = state
-            .as_ref()
-            .is_some_and(|s| s.momentum.max_moment_2.is_some());
-        if !on_cpu(&tensor) || amsgrad {
+        // No AMSGrad: the state never holds `max_moment_2` (neither optimizer enables it).
+        if !on_cpu(&tensor) {
             return self.composed.step(lr, tensor, grad, state);
         }
         let (time, moment_1, moment_2) = match state {

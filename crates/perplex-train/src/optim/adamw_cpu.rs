@@ -81,7 +81,7 @@ impl AdamWOps for Flex {
 
 /// The update of one chunk, element by element, in Burn's order of operations:
 /// `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`, `p ← keep·p − lr · (m/c₁) / (√(v/c₂) + ε)`.
-pub fn update(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], s: &AdamWScalars) {
+fn update(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], s: &AdamWScalars) {
     let (factor_1, factor_2) = (1.0 - s.beta_1, 1.0 - s.beta_2);
     for (((p, m), v), &g) in p.iter_mut().zip(m).zip(v).zip(g) {
         if s.first {

@@ -3,9 +3,10 @@
 //! Both are what GPT training (and the PyTorch reference) does. AdamW decays every parameter
 //! it is given, so biases and LayerNorm parameters go to a second AdamW group with no decay
 //! (Burn's `ModuleOptimizer::with_group`). The AdamW is [`FusedAdamW`]: Burn's arithmetic and
-//! state record, its update one parallel pass on the CPU (`adamw.rs`). Burn's own gradient clipping works tensor
-//! by tensor; [`clip_global_norm`] instead scales every gradient by one factor so the norm
-//! over all of them is at most the limit, as `torch.nn.utils.clip_grad_norm_` does.
+//! state record, its update one parallel pass on the CPU (`adamw.rs`). Burn's own gradient
+//! clipping works tensor by tensor; [`clip_global_norm`] instead scales every gradient by one
+//! factor so the norm over all of them is at most the limit, as `torch.nn.utils.clip_grad_norm_`
+//! does.
 
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::optim::{GradientsParams, ModuleOptimizer};
