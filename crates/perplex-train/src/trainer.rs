@@ -44,7 +44,9 @@ impl StepStats {
 
 /// The model and everything that changes as it trains.
 pub struct Trainer {
-    model: Gpt,
+    /// Always `Some` outside [`Trainer::step`], which hands the model to the optimizer by
+    /// value: with a second handle alive, every parameter would be copied before its update.
+    model: Option<Gpt>,
     optim: ModuleOptimizer,
     scheduler: ModuleLrScheduler,
     sampler: TrainSampler,
@@ -125,7 +127,7 @@ impl Trainer {
             grad_clip: t.grad_clip,
             step: 0,
             tokens_per_step: (t.batch_size * shape.ctx) as u64,
-            model,
+            model: Some(model),
         }
     }
 
@@ -147,12 +149,12 @@ impl Trainer {
         // Dropout masks are a function of (seed, step): a resumed run draws the same ones.
         self.device.seed(step_seed(self.seed, self.step));
         let batch = self.sampler.next_batch(train);
-        let (inputs, targets) = batch_tensors(&batch, &self.model.device());
-        let loss = self.model.nll(inputs, targets).mean();
+        let (inputs, targets) = batch_tensors(&batch, &self.model().device());
+        let loss = self.model().nll(inputs, targets).mean();
         #[cfg(test)]
         let loss = poison::apply(self.step + 1, loss);
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
-        let (grads, norm) = clip_global_norm(&self.model, grads, self.grad_clip);
+        let grads = GradientsParams::from_grads(loss.backward(), self.model());
+        let (grads, norm) = clip_global_norm(self.model(), grads, self.grad_clip);
         // One read from the device per step: the loss and the gradient norm together.
         let loss = loss.inner();
         let norm = norm.unwrap_or_else(|| loss.zeros_like());
@@ -167,7 +169,8 @@ impl Trainer {
             lr: lr.base(),
         };
         if stats.is_finite() {
-            self.model = self.optim.step(lr, self.model.clone(), grads);
+            let model = self.model.take().expect("the trainer holds its model");
+            self.model = Some(self.optim.step(lr, model, grads));
         }
         self.step += 1;
         stats
@@ -175,7 +178,14 @@ impl Trainer {
 
     /// The model in eval mode: no dropout, no autodiff graph.
     pub fn eval_model(&self) -> Gpt {
-        self.model.valid()
+        self.model().valid()
+    }
+
+    /// The model being trained (with autodiff).
+    fn model(&self) -> &Gpt {
+        self.model
+            .as_ref()
+            .expect("the model is away only inside an optimizer step")
     }
 
     /// Optimizer steps completed.
@@ -215,7 +225,7 @@ impl Trainer {
             streams: streams.clone(),
             progress: progress.clone(),
         };
-        state::save(path, &header, &self.model.valid(), &optimizer)?;
+        state::save(path, &header, &self.model().valid(), &optimizer)?;
         Ok(())
     }
 }

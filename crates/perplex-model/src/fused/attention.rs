@@ -19,7 +19,7 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::Shape;
 use rayon::prelude::*;
 
-use super::flex::{dense, tensor, values};
+use super::flex::{dense, tensor, values, zeroed};
 use super::kernels;
 use super::matrix::{Strided, Threads, matmul};
 
@@ -85,12 +85,19 @@ pub(super) fn attention_forward(qkv: FlexTensor, heads: usize) -> (AttentionStat
     let qkv = dense(qkv);
     let dims = Dims::of(&qkv, heads);
     let (batch, seq, d_model) = (dims.batch, dims.seq, dims.d_model);
-    let mut out = vec![0.0f32; batch * seq * d_model];
-    let mut probs = vec![0.0f32; batch * heads * seq * seq];
-    out.par_chunks_mut(seq * d_model)
-        .zip(probs.par_chunks_mut(heads * seq * seq))
+    let (out_len, probs_len) = (batch * seq * d_model, batch * heads * seq * seq);
+    let mut out = Vec::<f32>::with_capacity(out_len);
+    let mut probs = Vec::<f32>::with_capacity(probs_len);
+    out.spare_capacity_mut()[..out_len]
+        .par_chunks_mut(seq * d_model)
+        .zip(probs.spare_capacity_mut()[..probs_len].par_chunks_mut(heads * seq * seq))
         .zip(values(&qkv).par_chunks(seq * 3 * d_model))
-        .for_each(|((out, probs), qkv)| sequence_forward(dims, qkv, probs, out));
+        .for_each(|((out, probs), qkv)| sequence_forward(dims, qkv, zeroed(probs), zeroed(out)));
+    // SAFETY: one task per sequence zeroed (then wrote) each sequence's pieces of both.
+    unsafe {
+        out.set_len(out_len);
+        probs.set_len(probs_len);
+    }
     let out = tensor(out, Shape::new([batch, seq, d_model]));
     (AttentionState { qkv, probs, heads }, out)
 }
@@ -143,12 +150,18 @@ pub(super) fn attention_backward(state: AttentionState, grad: FlexTensor) -> Fle
     let dims = Dims::of(&qkv, heads);
     let (batch, seq, d_model) = (dims.batch, dims.seq, dims.d_model);
     let grad = dense(grad);
-    let mut dqkv = vec![0.0f32; batch * seq * 3 * d_model];
-    dqkv.par_chunks_mut(seq * 3 * d_model)
+    let len = batch * seq * 3 * d_model;
+    let mut dqkv = Vec::<f32>::with_capacity(len);
+    dqkv.spare_capacity_mut()[..len]
+        .par_chunks_mut(seq * 3 * d_model)
         .zip(values(&grad).par_chunks(seq * d_model))
         .zip(values(&qkv).par_chunks(seq * 3 * d_model))
         .zip(probs.par_chunks(heads * seq * seq))
-        .for_each(|(((dqkv, dy), qkv), probs)| sequence_backward(dims, qkv, probs, dy, dqkv));
+        .for_each(|(((dqkv, dy), qkv), probs)| {
+            sequence_backward(dims, qkv, probs, dy, zeroed(dqkv))
+        });
+    // SAFETY: one task per sequence zeroed (then wrote) its piece.
+    unsafe { dqkv.set_len(len) };
     tensor(dqkv, Shape::new([batch, seq, 3 * d_model]))
 }
 

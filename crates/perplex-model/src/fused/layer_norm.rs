@@ -11,7 +11,7 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::Shape;
 use rayon::prelude::*;
 
-use super::flex::{dense, tensor, values};
+use super::flex::{dense, tensor, values, zeroed};
 use super::kernels;
 
 /// Rows per rayon task, and per partial sum of the parameters' gradients.
@@ -41,16 +41,20 @@ pub(super) fn layer_norm_forward(
         "LayerNorm of width {d} over a tensor of shape {shape:?}"
     );
     let (gamma, beta) = (values(&gamma).to_vec(), values(&beta));
-    let mut out = vec![0.0f32; input.len()];
+    let mut out = Vec::<f32>::with_capacity(input.len());
     let mut stats = vec![(0.0f32, 0.0f32); input.len() / d];
-    out.par_chunks_mut(d * ROWS)
+    out.spare_capacity_mut()[..input.len()]
+        .par_chunks_mut(d * ROWS)
         .zip(input.par_chunks(d * ROWS))
         .zip(stats.par_chunks_mut(ROWS))
         .for_each(|((out, x), stats)| {
+            let out = zeroed(out);
             for ((out, x), stats) in out.chunks_mut(d).zip(x.chunks(d)).zip(stats) {
                 *stats = kernels::layer_norm_forward_row(x, &gamma, beta, epsilon, out);
             }
         });
+    // SAFETY: every piece of the output was zeroed (then written) by its task above.
+    unsafe { out.set_len(input.len()) };
     let out = tensor(out, shape);
     (LayerNormState { x, gamma, stats }, out)
 }
@@ -63,13 +67,15 @@ pub(super) fn layer_norm_backward(
     let LayerNormState { x, gamma, stats } = state;
     let d = gamma.len();
     let grad = dense(grad);
-    let mut dx = vec![0.0f32; values(&x).len()];
-    let partials: Vec<Vec<f32>> = dx
+    let len = values(&x).len();
+    let mut dx = Vec::<f32>::with_capacity(len);
+    let partials: Vec<Vec<f32>> = dx.spare_capacity_mut()[..len]
         .par_chunks_mut(d * ROWS)
         .zip(values(&x).par_chunks(d * ROWS))
         .zip(values(&grad).par_chunks(d * ROWS))
         .zip(stats.par_chunks(ROWS))
         .map(|(((dx, x), dy), stats)| {
+            let dx = zeroed(dx);
             let mut sums = vec![0.0f32; 2 * d];
             let (dgamma, dbeta) = sums.split_at_mut(d);
             let rows = dx.chunks_mut(d).zip(x.chunks(d)).zip(dy.chunks(d));
@@ -79,6 +85,8 @@ pub(super) fn layer_norm_backward(
             sums
         })
         .collect();
+    // SAFETY: every piece of `dx` was zeroed (then written) by its task above.
+    unsafe { dx.set_len(len) };
     let mut sums = vec![0.0f32; 2 * d];
     for partial in &partials {
         for (s, p) in sums.iter_mut().zip(partial) {

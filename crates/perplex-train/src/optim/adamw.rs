@@ -61,7 +61,7 @@ impl FusedAdamW {
 }
 
 /// Whether the one-pass update serves `tensor`: f32 on the CPU backend.
-fn on_cpu<const D: usize>(tensor: &Tensor<D>) -> bool {
+pub(super) fn on_cpu<const D: usize>(tensor: &Tensor<D>) -> bool {
     matches!(tensor.device().as_dispatch(), DispatchDevice::Flex(_)) && tensor.dtype() == DType::F32
 }
 

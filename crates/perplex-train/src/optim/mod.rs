@@ -8,6 +8,7 @@
 //! factor so the norm over all of them is at most the limit, as `torch.nn.utils.clip_grad_norm_`
 //! does.
 
+use burn::backend::Dispatch;
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
@@ -16,8 +17,11 @@ use crate::config::TrainConfig;
 
 mod adamw;
 mod adamw_cpu;
+mod clip_cpu;
 
 pub use adamw::FusedAdamW;
+use adamw::on_cpu;
+use clip_cpu::ClipOps;
 
 /// AdamW (β = 0.9, 0.95; ε = 1e-8) decaying only the parameters of rank ≥ 2 of `model`.
 pub fn adamw<M: Module>(config: &TrainConfig, model: &M) -> ModuleOptimizer {
@@ -55,7 +59,12 @@ pub fn global_grad_norm<M: Module>(model: &M, grads: &GradientsParams) -> Option
     impl ModuleVisitor for SumSquares<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if let Some(grad) = self.grads.get::<D>(param.id) {
-                let sq = grad.square().sum();
+                let sq = if on_cpu(&grad) {
+                    let sq = <Dispatch as ClipOps>::sum_of_squares(grad.into_dispatch());
+                    Tensor::from_dispatch(sq)
+                } else {
+                    grad.square().sum()
+                };
                 self.total = Some(match self.total.take() {
                     Some(t) => t + sq,
                     None => sq,
@@ -85,20 +94,36 @@ pub fn clip_global_norm<M: Module>(
     struct Scale<'a> {
         grads: &'a mut GradientsParams,
         scale: Tensor<1>,
+        /// The factor read once to the host, for the CPU pass (reading costs nothing there).
+        on_host: Option<f32>,
     }
     impl ModuleVisitor for Scale<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if let Some(grad) = self.grads.remove::<D>(param.id) {
-                let factor = self.scale.clone().reshape([1; D]);
-                self.grads.register::<D>(param.id, grad * factor);
+                let scaled = if on_cpu(&grad) {
+                    let factor = *self.on_host.get_or_insert_with(|| host_scalar(&self.scale));
+                    Tensor::from_dispatch(<Dispatch as ClipOps>::scaled(
+                        grad.into_dispatch(),
+                        factor,
+                    ))
+                } else {
+                    grad * self.scale.clone().reshape([1; D])
+                };
+                self.grads.register::<D>(param.id, scaled);
             }
         }
     }
     model.visit(&mut Scale {
         grads: &mut grads,
         scale,
+        on_host: None,
     });
     (grads, Some(norm))
+}
+
+/// The value of a one-element tensor.
+fn host_scalar(t: &Tensor<1>) -> f32 {
+    t.clone().into_scalar::<f32>()
 }
 
 #[cfg(test)]
