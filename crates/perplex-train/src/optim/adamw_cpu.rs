@@ -13,8 +13,9 @@ use burn::backend::{Backend, Flex, backend_extension};
 use perplex_model::dense_f32;
 use rayon::prelude::*;
 
-/// Elements per rayon task: large enough to amortise the task, small enough to balance.
-const CHUNK: usize = 1 << 14;
+/// Elements per rayon task of the optimizer's CPU passes (this update and clipping's): large
+/// enough to amortise the task, small enough to balance.
+pub(super) const CHUNK: usize = 1 << 14;
 
 /// The scalars of one AdamW update, each already in the form (and the rounding) that Burn's
 /// `AdamW` gives it.

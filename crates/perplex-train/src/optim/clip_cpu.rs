@@ -13,8 +13,7 @@ use burn::tensor::{Shape, TensorData};
 use perplex_model::dense_f32;
 use rayon::prelude::*;
 
-/// Elements per rayon task.
-const CHUNK: usize = 1 << 14;
+use super::adamw_cpu::CHUNK;
 
 /// The clipping passes as a Burn backend extension, for the CPU backend only (gradients carry
 /// no autodiff).
