@@ -101,7 +101,9 @@ pub fn clip_global_norm<M: Module>(
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if let Some(grad) = self.grads.remove::<D>(param.id) {
                 let scaled = if on_cpu(&grad) {
-                    let factor = *self.on_host.get_or_insert_with(|| host_scalar(&self.scale));
+                    let factor = *self
+                        .on_host
+                        .get_or_insert_with(|| self.scale.clone().into_scalar::<f32>());
                     Tensor::from_dispatch(<Dispatch as ClipOps>::scaled(
                         grad.into_dispatch(),
                         factor,
@@ -119,11 +121,6 @@ pub fn clip_global_norm<M: Module>(
         on_host: None,
     });
     (grads, Some(norm))
-}
-
-/// The value of a one-element tensor.
-fn host_scalar(t: &Tensor<1>) -> f32 {
-    t.clone().into_scalar::<f32>()
 }
 
 #[cfg(test)]
