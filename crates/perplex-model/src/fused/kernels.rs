@@ -90,29 +90,57 @@ fn erf_and_gauss(x: f32) -> (f32, f32) {
     (erf_abs.copysign(x), gauss)
 }
 
+/// The largest element of `x` (−∞ when empty), kept in [`LANES`] running maxima so the
+/// loop is one vector `max` per register instead of a serial chain.
+#[inline(always)]
+fn max_of(x: &[f32]) -> f32 {
+    let mut maxes = [f32::NEG_INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (m, &v) in maxes.iter_mut().zip(chunk) {
+            *m = m.max(v);
+        }
+    }
+    tail.iter().chain(&maxes).fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+}
+
+/// `Σ term(a[j], b[j], c[j])` over slices of equal length, in [`LANES`] partial sums: floats
+/// do not reassociate, so a single accumulator would keep the compiler to one lane at a time.
+#[inline(always)]
+fn sum3(a: &[f32], b: &[f32], c: &[f32], term: impl Fn(f32, f32, f32) -> f32) -> f32 {
+    debug_assert!(a.len() == b.len() && a.len() == c.len());
+    let mut sums = [0.0f32; LANES];
+    let (wa, wb, wc) = (a.chunks_exact(LANES), b.chunks_exact(LANES), c.chunks_exact(LANES));
+    let tail: f32 = (wa.remainder().iter().zip(wb.remainder()).zip(wc.remainder()))
+        .map(|((&x, &y), &z)| term(x, y, z))
+        .sum();
+    for ((ca, cb), cc) in wa.zip(wb).zip(wc) {
+        for (((s, &x), &y), &z) in sums.iter_mut().zip(ca).zip(cb).zip(cc) {
+            *s += term(x, y, z);
+        }
+    }
+    tail + sums.iter().sum::<f32>()
+}
+
+/// `Σ term(a[j], b[j])`, in [`LANES`] partial sums (see [`sum3`]).
+#[inline(always)]
+fn sum2(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
+    sum3(a, b, b, |x, y, _| term(x, y))
+}
+
+/// `Σ term(x[j])`, in [`LANES`] partial sums (see [`sum3`]).
+#[inline(always)]
+fn sum_of(x: &[f32], term: impl Fn(f32) -> f32) -> f32 {
+    sum3(x, x, x, |v, _, _| term(v))
+}
+
 multiversion! {
     /// The largest element of `row` and `Σ e^(row[j] − max)`: a softmax row's normaliser,
     /// `logsumexp = max + ln(sum)`.
     pub(crate) fn nll_forward_row(row: &[f32]) -> (f32, f32) {
-        let mut maxes = [f32::NEG_INFINITY; LANES];
-        let chunks = row.chunks_exact(LANES);
-        let tail = chunks.remainder();
-        for chunk in chunks {
-            for (m, &x) in maxes.iter_mut().zip(chunk) {
-                *m = m.max(x);
-            }
-        }
-        let max = tail.iter().chain(&maxes).fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-        let mut sums = [0.0f32; LANES];
-        let chunks = row.chunks_exact(LANES);
-        let tail = chunks.remainder();
-        for chunk in chunks {
-            for (s, &x) in sums.iter_mut().zip(chunk) {
-                *s += exp(x - max);
-            }
-        }
-        let sum = tail.iter().map(|&x| exp(x - max)).sum::<f32>() + sums.iter().sum::<f32>();
-        (max, sum)
+        let max = max_of(row);
+        (max, sum_of(row, |x| exp(x - max)))
     }
 }
 
@@ -158,13 +186,11 @@ multiversion! {
     /// positions up to and including `i`) and zeros after.
     pub(crate) fn causal_softmax_row(row: &mut [f32], i: usize) {
         let (seen, future) = row.split_at_mut(i + 1);
-        let max = seen.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-        let mut sum = 0.0f32;
+        let max = max_of(seen);
         for x in seen.iter_mut() {
             *x = exp(*x - max);
-            sum += *x;
         }
-        let inverse = 1.0 / sum;
+        let inverse = 1.0 / sum_of(seen, |x| x);
         for x in seen.iter_mut() {
             *x *= inverse;
         }
@@ -177,7 +203,7 @@ multiversion! {
     /// `scale · p ⊙ (grad − Σ grad ⊙ p)` on `..=i`, zeros after.
     pub(crate) fn causal_softmax_backward_row(grad: &mut [f32], p: &[f32], i: usize, scale: f32) {
         let (seen, future) = grad.split_at_mut(i + 1);
-        let dot: f32 = seen.iter().zip(p).map(|(g, p)| g * p).sum();
+        let dot = sum2(seen, &p[..=i], |g, p| g * p);
         for (g, &p) in seen.iter_mut().zip(p) {
             *g = scale * p * (*g - dot);
         }
@@ -196,8 +222,8 @@ multiversion! {
         out: &mut [f32],
     ) -> (f32, f32) {
         let n = x.len() as f32;
-        let mean = x.iter().sum::<f32>() / n;
-        let var = x.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / n;
+        let mean = sum_of(x, |v| v) / n;
+        let var = sum_of(x, |v| (v - mean) * (v - mean)) / n;
         let rstd = 1.0 / (var + epsilon).sqrt();
         for (((o, &v), &g), &b) in out.iter_mut().zip(x).zip(gamma).zip(beta) {
             *o = (v - mean) * rstd * g + b;
@@ -222,14 +248,12 @@ multiversion! {
     ) {
         let (mean, rstd) = stats;
         let n = x.len() as f32;
-        let (mut g_sum, mut gx_sum) = (0.0f32, 0.0f32);
-        for ((&v, &d), &w) in x.iter().zip(dy).zip(gamma) {
-            let g = d * w;
-            g_sum += g;
-            gx_sum += g * (v - mean) * rstd;
-        }
-        let (g_mean, gx_mean) = (g_sum / n, gx_sum / n);
-        for i in 0..x.len() {
+        let g_mean = sum2(dy, gamma, |d, w| d * w) / n;
+        let gx_mean = sum3(x, dy, gamma, |v, d, w| d * w * (v - mean) * rstd) / n;
+        let len = x.len();
+        let (dy, gamma, dx) = (&dy[..len], &gamma[..len], &mut dx[..len]);
+        let (dgamma, dbeta) = (&mut dgamma[..len], &mut dbeta[..len]);
+        for i in 0..len {
             let x_hat = (x[i] - mean) * rstd;
             dx[i] = rstd * (dy[i] * gamma[i] - g_mean - x_hat * gx_mean);
             dgamma[i] += dy[i] * x_hat;
