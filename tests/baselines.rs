@@ -54,7 +54,17 @@ fn a_learning_rate_too_high_is_diverged_at_the_first_evaluation_and_stopped() {
     assert_eq!(baseline["kind"], "baseline");
     let vocab = baseline["vocab_size"].as_f64().unwrap();
     assert_eq!(baseline["uniform"].as_f64(), Some(vocab.ln()));
-    assert_eq!(signals(&run), vec![vec!["diverged".to_string()]]);
+    // One evaluation, and it is `diverged`. At a rate of 1 the train loss swings so wildly
+    // that whether `unstable` is raised beside it depends on the last bits of the arithmetic.
+    let signals = signals(&run);
+    assert_eq!(signals.len(), 1, "{signals:?}");
+    assert!(signals[0].contains(&"diverged".to_string()), "{signals:?}");
+    assert!(
+        signals[0]
+            .iter()
+            .all(|s| s == "diverged" || s == "unstable"),
+        "{signals:?}"
+    );
     let eval = records.iter().find(|r| r["kind"] == "eval").unwrap();
     let evidence = eval["signals"][0]["evidence"].as_str().unwrap();
     assert!(

@@ -102,7 +102,9 @@ fn max_of(x: &[f32]) -> f32 {
             *m = m.max(v);
         }
     }
-    tail.iter().chain(&maxes).fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+    tail.iter()
+        .chain(&maxes)
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v))
 }
 
 /// `Σ term(a[j], b[j], c[j])` over slices of equal length, in [`LANES`] partial sums: floats
@@ -111,10 +113,14 @@ fn max_of(x: &[f32]) -> f32 {
 fn sum3(a: &[f32], b: &[f32], c: &[f32], term: impl Fn(f32, f32, f32) -> f32) -> f32 {
     debug_assert!(a.len() == b.len() && a.len() == c.len());
     let mut sums = [0.0f32; LANES];
-    let (wa, wb, wc) = (a.chunks_exact(LANES), b.chunks_exact(LANES), c.chunks_exact(LANES));
-    let tail: f32 = (wa.remainder().iter().zip(wb.remainder()).zip(wc.remainder()))
-        .map(|((&x, &y), &z)| term(x, y, z))
-        .sum();
+    let (wa, wb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let wc = c.chunks_exact(LANES);
+    let tails = wa
+        .remainder()
+        .iter()
+        .zip(wb.remainder())
+        .zip(wc.remainder());
+    let tail: f32 = tails.map(|((&x, &y), &z)| term(x, y, z)).sum();
     for ((ca, cb), cc) in wa.zip(wb).zip(wc) {
         for (((s, &x), &y), &z) in sums.iter_mut().zip(ca).zip(cb).zip(cc) {
             *s += term(x, y, z);

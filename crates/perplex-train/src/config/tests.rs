@@ -151,5 +151,5 @@ fn every_shipped_config_loads() {
         );
     }
     let best = RunConfig::load(&configs.join("ptb-best.toml"), &[]).unwrap();
-    assert_eq!((best.model().ctx, best.train().max_steps), (128, 8000));
+    assert_eq!((best.model().ctx, best.train().max_steps), (128, 9500));
 }
