@@ -256,14 +256,12 @@ multiversion! {
         let n = x.len() as f32;
         let g_mean = sum2(dy, gamma, |d, w| d * w) / n;
         let gx_mean = sum3(x, dy, gamma, |v, d, w| d * w * (v - mean) * rstd) / n;
-        let len = x.len();
-        let (dy, gamma, dx) = (&dy[..len], &gamma[..len], &mut dx[..len]);
-        let (dgamma, dbeta) = (&mut dgamma[..len], &mut dbeta[..len]);
-        for i in 0..len {
-            let x_hat = (x[i] - mean) * rstd;
-            dx[i] = rstd * (dy[i] * gamma[i] - g_mean - x_hat * gx_mean);
-            dgamma[i] += dy[i] * x_hat;
-            dbeta[i] += dy[i];
+        let grads = dx.iter_mut().zip(dgamma.iter_mut()).zip(dbeta.iter_mut());
+        for (((dx, dg), db), ((&v, &d), &w)) in grads.zip(x.iter().zip(dy).zip(gamma)) {
+            let x_hat = (v - mean) * rstd;
+            *dx = rstd * (d * w - g_mean - x_hat * gx_mean);
+            *dg += d * x_hat;
+            *db += d;
         }
     }
 }
