@@ -63,6 +63,27 @@ fn bench_names_the_machine_the_busy_cores_and_the_matmul_share() {
 }
 
 #[test]
+fn bench_times_a_runs_whole_evaluation_and_its_share_at_the_configs_cadence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dir(tmp.path());
+    let r = bench_json(&data, &["--eval", "--matmul-passes", "0"]);
+    let n = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} missing: {r}"));
+    let (whole, pass) = (n("eval_s"), n("eval_pass_s"));
+    // The run's evaluation is the validation pass plus the train slice and the samples.
+    assert!(
+        pass > 0.0 && whole > pass,
+        "evaluation {whole} s, pass {pass} s"
+    );
+    assert!(n("eval_tokens") > 0.0);
+    assert_eq!(r["eval_every"], 200, "ptb-tiny evaluates every 200 steps");
+    let share = whole / (200.0 * n("median_s_per_step") + whole);
+    assert!((n("eval_share") - share).abs() < 1e-12 && share > 0.0 && share < 1.0);
+
+    let without = bench_json(&data, &["--matmul-passes", "0"]);
+    assert!(without["eval_s"].is_null() && without["eval_share"].is_null());
+}
+
+#[test]
 fn the_pytorch_peer_trains_the_same_model_side_by_side() {
     if !python_has("torch", "PERPLEX_REQUIRE_TORCH") {
         return;

@@ -1,5 +1,5 @@
 //! Timing training steps: steady-state throughput after warm-up, the machine and how busy
-//! its cores were, the matrix library alone on the same shapes, and one validation pass.
+//! its cores were, the matrix library alone on the same shapes, and one evaluation as a run makes it.
 
 mod machine;
 mod replay;
@@ -10,7 +10,6 @@ use burn::backend::DispatchDevice;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use perplex_train::evaluate::evaluate;
 use perplex_train::trainer::Trainer;
 use perplex_train::{RunConfig, TrainData, TrainError};
 
@@ -55,10 +54,18 @@ pub struct BenchReport {
     /// What subnormal operands cost the smallest linear-layer product, kept and flushed (CPU
     /// only, with the products; `None` otherwise or where the CPU cannot flush).
     pub subnormal: Option<SubnormalCost>,
-    /// Seconds of one full validation pass, if asked for.
+    /// Seconds of one evaluation as a run makes it, if asked for: the validation pass with
+    /// top-1/top-5 counts, the train slice's eval-mode loss and the generated samples.
     pub eval_s: Option<f64>,
-    /// Tokens that validation pass predicted.
+    /// Seconds of that evaluation's validation pass alone.
+    pub eval_pass_s: Option<f64>,
+    /// Tokens the validation pass predicted.
     pub eval_tokens: Option<u64>,
+    /// The config's `train.eval_every`, steps (0: the run evaluates only at its end).
+    pub eval_every: u64,
+    /// What the evaluations cost a run at that cadence: `eval_s / (eval_every · median step
+    /// + eval_s)`, a fraction of wall time (`None` without `--eval` or when `eval_every` is 0).
+    pub eval_share: Option<f64>,
     /// Peak resident memory of the process while training and validating, MiB (Linux only).
     pub peak_rss_mib: Option<f64>,
     /// Loss of the last timed step, nats (a sanity check that training happened).
@@ -72,7 +79,7 @@ pub struct BenchPlan {
     pub steps: usize,
     /// Untimed steps before them.
     pub warmup: usize,
-    /// Also time one full validation pass.
+    /// Also time one evaluation as a run makes it (`perplex_train::run::measure`).
     pub eval: bool,
     /// Also time the step's matrix products alone (that many passes; 0 = not at all).
     pub matmul: usize,
@@ -106,14 +113,15 @@ pub fn bench(
     let median = median(&times);
     let flops_per_token = shape.train_flops_per_token();
     let median_tokens_per_s = tokens_per_step as f64 / median;
-    let (eval_s, eval_tokens) = if with_eval {
-        let model = trainer.eval_model();
-        let started = Instant::now();
-        let sum = evaluate(&model, &data.valid, config.train().eval_batch());
-        (Some(started.elapsed().as_secs_f64()), Some(sum.tokens))
-    } else {
-        (None, None)
-    };
+    let evaluation = with_eval.then(|| {
+        let step = (warmup + steps) as u64;
+        perplex_train::run::measure(&trainer.eval_model(), data, config, step)
+    });
+    let eval_every = config.train().eval_every;
+    let eval_s = evaluation.as_ref().map(|m| m.seconds);
+    let eval_share = eval_s
+        .filter(|_| eval_every > 0)
+        .map(|s| s / (eval_every as f64 * median + s));
     drop(trainer);
     // Before the products are replayed: their operands are not part of training.
     let peak_rss_mib = peak_rss_mib();
@@ -147,7 +155,10 @@ pub fn bench(
         flops_per_token,
         gflops: flops_per_token * median_tokens_per_s / 1e9,
         eval_s,
-        eval_tokens,
+        eval_pass_s: evaluation.as_ref().map(|m| m.val_seconds),
+        eval_tokens: evaluation.as_ref().map(|m| m.val.tokens),
+        eval_every,
+        eval_share,
         peak_rss_mib,
         last_loss,
     })

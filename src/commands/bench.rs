@@ -26,7 +26,8 @@ pub struct BenchArgs {
     /// Untimed warm-up steps before them.
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
-    /// Also time one full validation pass.
+    /// Also time one evaluation as a run makes it (the full validation pass, the train
+    /// slice, the samples) and its share of a run's wall time at the config's `eval_every`.
     #[arg(long)]
     pub eval: bool,
     /// Passes over the step's matrix products timed alone, to compare the step with the
@@ -188,10 +189,18 @@ fn print_text(args: &BenchArgs, r: &BenchReport) {
         "  {:.3e} FLOPs/token → {:.1} GFLOP/s",
         r.flops_per_token, r.gflops
     );
-    if let (Some(s), Some(t)) = (r.eval_s, r.eval_tokens) {
+    if let (Some(s), Some(pass), Some(t)) = (r.eval_s, r.eval_pass_s, r.eval_tokens) {
         println!(
-            "  validation pass: {t} tokens in {s:.2} s ({:.0} tokens/s)",
-            t as f64 / s
+            "  evaluation as a run makes it: {s:.2} s, of which the validation pass {pass:.2} s \
+             ({t} tokens, {:.0} tokens/s), the rest the train slice and the samples",
+            t as f64 / pass
+        );
+    }
+    if let Some(share) = r.eval_share {
+        println!(
+            "  evaluating every {} steps (train.eval_every) costs {:.1}% of a run's wall time",
+            r.eval_every,
+            100.0 * share
         );
     }
     if let Some(rss) = r.peak_rss_mib {

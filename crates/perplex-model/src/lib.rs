@@ -23,7 +23,7 @@ pub use attention::CausalSelfAttention;
 pub use block::{Block, Mlp};
 pub use config::{GptConfig, MemoryEstimate, ShapeError};
 pub use fused::matrix::record_products;
-pub use fused::{dense_f32, logits_above_target, token_nll};
+pub use fused::{dense_f32, token_nll, token_nll_and_rank};
 pub use gpt::Gpt;
 pub use products::{CpuProduct, Operand, StepProduct};
 

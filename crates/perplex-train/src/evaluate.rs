@@ -3,7 +3,7 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use perplex_data::{ScoredBatch, TokenBatch, eval_batches, sliding_batches};
 use perplex_model::Gpt;
-use perplex_model::{logits_above_target, token_nll};
+use perplex_model::{token_nll, token_nll_and_rank};
 use perplex_monitor::averaging::TokenLosses;
 use perplex_monitor::{NllSum, TopK};
 
@@ -72,8 +72,8 @@ pub fn evaluate_sliding(model: &Gpt, stream: &[u32], stride: usize, batch: usize
     sum
 }
 
-/// [`evaluate`], also counting top-1 and top-5 hits (one comparison of every logit with the
-/// target's, on the device).
+/// [`evaluate`], also counting top-1 and top-5 hits (every logit compared with the target's,
+/// in the same read of the logits as the NLL on the CPU).
 pub fn score(model: &Gpt, stream: &[u32], batch: usize) -> Scores {
     let mut scores = Scores::default();
     let batches = eval_batches(stream, model.ctx, batch);
@@ -116,12 +116,16 @@ fn for_each_batch(
     for b in batches {
         let (inputs, targets) = batch_tensors(&b, &device);
         let logits = model.forward(inputs);
-        let above = ranks.then(|| logits_above_target(logits.clone(), targets.clone()));
-        let nll = token_nll(logits, targets)
-            .into_data()
-            .try_to_vec::<f32>()
-            .expect("the NLL of a float model is a float tensor");
-        visit(&nll, &above.unwrap_or_default());
+        if ranks {
+            let (nll, above) = token_nll_and_rank(logits, targets);
+            visit(&nll, &above);
+        } else {
+            let nll = token_nll(logits, targets)
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("the NLL of a float model is a float tensor");
+            visit(&nll, &[]);
+        }
     }
 }
 

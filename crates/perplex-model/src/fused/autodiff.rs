@@ -89,11 +89,11 @@ impl Backward<Flex, 1> for DropoutBackward {
     }
 }
 
-/// Backward of [`FusedOps::fused_rank`]: a count has no gradient, so nothing flows back.
+/// Backward of [`FusedOps::fused_nll_rank`]: an evaluation's numbers, so nothing flows back.
 #[derive(Debug)]
-struct RankBackward;
+struct NllRankBackward;
 
-impl Backward<Flex, 1> for RankBackward {
+impl Backward<Flex, 1> for NllRankBackward {
     type State = ();
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
@@ -201,9 +201,9 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         record::<C, _, _>(GeluBackward, [x], |[x]| flex::gelu_forward(x))
     }
 
-    fn fused_rank(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {
-        record::<C, _, _>(RankBackward, [logits], |[logits]| {
-            ((), flex::rank_forward(logits, &targets))
+    fn fused_nll_rank(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {
+        record::<C, _, _>(NllRankBackward, [logits], |[logits]| {
+            ((), flex::nll_rank_forward(logits, &targets))
         })
     }
 

@@ -142,22 +142,27 @@ pub(super) fn nll_backward(state: NllState, grad: FlexTensor) -> FlexTensor {
     logits
 }
 
-/// For each row of `[rows, vocab]` logits, how many logits are strictly greater than the
-/// target's: 0 when the target is the model's first guess. As `f32` (exact below 2^24).
-pub(super) fn rank_forward(logits: FlexTensor, targets: &FlexTensor) -> FlexTensor {
+/// `[rows, vocab]` logits and `[rows]` targets → `[rows, 2]`: each row's NLL in nats (the
+/// same bits as [`nll_forward`]'s) and how many logits are strictly greater than the target's
+/// (as `f32`, exact below 2^24; 0 when the target is the model's first guess). One read of the
+/// logits for both, for an evaluation, which needs no backward pass.
+pub(super) fn nll_rank_forward(logits: FlexTensor, targets: &FlexTensor) -> FlexTensor {
     let logits = dense(logits);
     let [rows, vocab] = logits.layout().shape().dims::<2>();
     let targets = target_ids(targets, vocab);
     assert_eq!(targets.len(), rows, "one target per row of logits");
-    let mut above = vec![0.0f32; rows];
-    above
-        .par_iter_mut()
+    let mut pairs = vec![0.0f32; 2 * rows];
+    pairs
+        .par_chunks_mut(2)
         .zip(values(&logits).par_chunks(vocab))
         .zip(targets.par_iter())
-        .for_each(|((above, row), &target)| {
-            *above = kernels::count_above(row, row[target as usize]) as f32;
+        .for_each(|((pair, row), &target)| {
+            let (max, sum, above) = kernels::nll_rank_row(row, target as usize);
+            let logsumexp = max + sum.ln();
+            pair[0] = logsumexp - row[target as usize];
+            pair[1] = above as f32;
         });
-    tensor(above, Shape::new([rows]))
+    tensor(pairs, Shape::new([rows, 2]))
 }
 
 /// `residual + branch`, element-wise over equal shapes, written over `branch`'s buffer when

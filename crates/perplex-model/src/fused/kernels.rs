@@ -107,6 +107,28 @@ fn max_of(x: &[f32]) -> f32 {
         .fold(f32::NEG_INFINITY, |m, &v| m.max(v))
 }
 
+/// The largest element of `x` (as [`max_of`]) and how many elements are strictly greater than
+/// `value`, in one pass of [`LANES`] running maxima and counts.
+#[inline(always)]
+fn max_and_count_above(x: &[f32], value: f32) -> (f32, u32) {
+    let mut maxes = [f32::NEG_INFINITY; LANES];
+    let mut counts = [0u32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for ((m, c), &v) in maxes.iter_mut().zip(&mut counts).zip(chunk) {
+            *m = m.max(v);
+            *c += u32::from(v > value);
+        }
+    }
+    let max = tail
+        .iter()
+        .chain(&maxes)
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let tail_count = tail.iter().map(|&v| u32::from(v > value)).sum::<u32>();
+    (max, tail_count + counts.iter().sum::<u32>())
+}
+
 /// `Σ term(a[j], b[j], c[j])` over slices of equal length, in [`LANES`] partial sums: floats
 /// do not reassociate, so a single accumulator would keep the compiler to one lane at a time.
 #[inline(always)]
@@ -151,9 +173,11 @@ multiversion! {
 }
 
 multiversion! {
-    /// How many elements of `row` are strictly greater than `value`.
-    pub(crate) fn count_above(row: &[f32], value: f32) -> u32 {
-        row.iter().map(|&x| u32::from(x > value)).sum()
+    /// [`nll_forward_row`]'s maximum and sum, and how many elements of `row` are strictly
+    /// greater than `row[target]`, counted in the same read of the row as the maximum.
+    pub(crate) fn nll_rank_row(row: &[f32], target: usize) -> (f32, f32, u32) {
+        let (max, above) = max_and_count_above(row, row[target]);
+        (max, sum_of(row, |x| exp(x - max)), above)
     }
 }
 

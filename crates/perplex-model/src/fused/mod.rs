@@ -18,7 +18,7 @@
 //! - [`residual_add`]: the residual stream's sums in one parallel pass.
 //! - [`linear`]: one `gemm` per product with no zero-fill first, the bias folded into the
 //!   forward product (`linear.rs`).
-//! - [`logits_above_target`]: the top-1/top-5 count of an evaluation, one pass over the logits.
+//! - [`token_nll_and_rank`]: an evaluation's NLL and top-1/top-5 count in one read of the logits.
 //!
 //! They run on the CPU backend only; on other devices the same functions fall back to Burn's
 //! own ops: all but dropout agree up to float rounding, while dropout there draws its masks
@@ -55,9 +55,9 @@ pub const LAYER_NORM_EPSILON: f64 = 1e-5;
 pub trait FusedOps: Backend {
     /// `[rows, vocab]` logits and `[rows]` target ids → `[rows]` negative log-likelihood, nats.
     fn fused_nll(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self>;
-    /// `[rows, vocab]` logits and `[rows]` targets → `[rows]` counts of logits above the
-    /// target's (as floats; no gradient).
-    fn fused_rank(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self>;
+    /// `[rows, vocab]` logits and `[rows]` targets → `[rows, 2]`: each row's NLL (nats) and
+    /// its count of logits above the target's (as a float), for evaluation (no gradient).
+    fn fused_nll_rank(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self>;
     /// Exact (erf) GELU, element-wise.
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
     /// `residual + branch` for two tensors of one shape.
@@ -88,8 +88,8 @@ impl FusedOps for Flex {
         flex::nll_forward(logits, &targets).1
     }
 
-    fn fused_rank(logits: FlexTensor, targets: FlexTensor) -> FlexTensor {
-        flex::rank_forward(logits, &targets)
+    fn fused_nll_rank(logits: FlexTensor, targets: FlexTensor) -> FlexTensor {
+        flex::nll_rank_forward(logits, &targets)
     }
 
     fn fused_gelu(x: FlexTensor) -> FlexTensor {
@@ -152,31 +152,31 @@ fn composed_token_nll(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<2> {
         .neg()
 }
 
-/// For each target, how many of its row's logits are strictly greater than its own:
-/// `[batch, seq, vocab]`, `[batch, seq]` → counts, row-major. 0 means the target was the
-/// model's first guess; below 5, among its first five. One pass over the logits on the CPU.
-pub fn logits_above_target(logits: Tensor<3>, targets: Tensor<2, Int>) -> Vec<u64> {
+/// [`token_nll`] of every target, and how many of its row's logits are strictly greater than
+/// its own (0: the target was the model's first guess; below 5: among its first five), both
+/// row-major: `[batch, seq, vocab]`, `[batch, seq]` → `batch · seq` of each. For an evaluation:
+/// on the CPU one read of the logits gives both, where the NLL and a separate count would be
+/// two passes over `batch · seq · vocab` floats.
+pub fn token_nll_and_rank(logits: Tensor<3>, targets: Tensor<2, Int>) -> (Vec<f32>, Vec<u64>) {
     let [batch, seq, vocab] = logits.dims();
-    let counts = if fused_on(&logits) {
-        let counts = <Dispatch as FusedOps>::fused_rank(
-            logits.reshape([batch * seq, vocab]).into_dispatch(),
-            targets.reshape([batch * seq]).into_dispatch(),
-        );
-        Tensor::<1>::from_dispatch(counts)
+    let rows = batch * seq;
+    let pairs = if fused_on(&logits) {
+        Tensor::<2>::from_dispatch(<Dispatch as FusedOps>::fused_nll_rank(
+            logits.reshape([rows, vocab]).into_dispatch(),
+            targets.reshape([rows]).into_dispatch(),
+        ))
     } else {
+        let nll = composed_token_nll(logits.clone(), targets.clone());
         let target = logits
             .clone()
             .gather(2, targets.unsqueeze_dim::<3>(2))
             .expand([batch, seq, vocab]);
-        logits
-            .greater(target)
-            .float()
-            .sum_dim(2)
-            .reshape([batch * seq])
+        let above = logits.greater(target).float().sum_dim(2);
+        Tensor::cat(vec![nll.reshape([rows, 1]), above.reshape([rows, 1])], 1)
     };
-    let counts = counts.into_data().try_to_vec::<f32>();
-    let counts = counts.expect("counts of a float model are floats");
-    counts.into_iter().map(|c| c as u64).collect()
+    let pairs = pairs.into_data().try_to_vec::<f32>();
+    let pairs = pairs.expect("the NLL and counts of a float model are floats");
+    pairs.chunks(2).map(|p| (p[0], p[1] as u64)).unzip()
 }
 
 /// Exact GELU, `x · Φ(x)`, element-wise.

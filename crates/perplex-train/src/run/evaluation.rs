@@ -12,16 +12,47 @@ use perplex_monitor::{
 use super::Run;
 use super::events::Event;
 use crate::TrainError;
+use crate::config::RunConfig;
+use crate::data::TrainData;
 use crate::evaluate::{evaluate_batches, score};
 use crate::generate::{SampleOptions, generate};
 
-/// What an evaluation measured before the monitor reads it.
-struct Measured {
-    val: NllSum,
-    accuracy: TopK,
-    train_eval: NllSum,
-    samples: Vec<Sample>,
-    seconds: f64,
+/// What one evaluation measured, before the monitor reads it.
+#[derive(Debug, Clone)]
+pub struct Measurement {
+    /// Summed NLL of the validation split.
+    pub val: NllSum,
+    /// Top-1/top-5 counts over the validation split.
+    pub accuracy: TopK,
+    /// Summed eval-mode NLL of the fixed train slice.
+    pub train_eval: NllSum,
+    /// Generated samples for the repetition check.
+    pub samples: Vec<Sample>,
+    /// Wall seconds of the validation pass alone.
+    pub val_seconds: f64,
+    /// Wall seconds of the whole evaluation: the pass, the train slice and the samples.
+    pub seconds: f64,
+}
+
+/// Measures `model` (in eval mode) as a run's evaluation after `step` does: the validation
+/// pass with top-k counts, the train slice's eval-mode loss and the samples (whose seed
+/// depends on `step`). `perplex bench` times this same function, so its figure is what an
+/// evaluation costs a run.
+pub fn measure(model: &Gpt, data: &TrainData, config: &RunConfig, step: u64) -> Measurement {
+    let started = Instant::now();
+    let batch = config.train().eval_batch();
+    let val = score(model, &data.valid, batch);
+    let val_seconds = started.elapsed().as_secs_f64();
+    let train_eval = train_slice_loss(model, data, config, batch);
+    let samples = samples(model, data, config, step);
+    Measurement {
+        val: val.nll,
+        accuracy: val.accuracy,
+        train_eval,
+        samples,
+        val_seconds,
+        seconds: started.elapsed().as_secs_f64(),
+    }
 }
 
 impl Run<'_> {
@@ -33,7 +64,7 @@ impl Run<'_> {
         lr: f64,
     ) -> Result<Option<StopDecision>, TrainError> {
         let model = self.trainer.eval_model();
-        let measured = self.measure(&model, step);
+        let measured = measure(&model, self.data, self.config, step);
         let val_loss = measured.val.mean();
         let mut judgement = self.progress.monitor.on_eval(Observation {
             step,
@@ -53,22 +84,7 @@ impl Run<'_> {
         Ok(stop)
     }
 
-    fn measure(&self, model: &Gpt, step: u64) -> Measured {
-        let started = Instant::now();
-        let batch = self.config.train().eval_batch();
-        let val = score(model, &self.data.valid, batch);
-        let train_eval = self.train_slice_loss(model, batch);
-        let samples = self.samples(model, step);
-        Measured {
-            val: val.nll,
-            accuracy: val.accuracy,
-            train_eval,
-            samples,
-            seconds: started.elapsed().as_secs_f64(),
-        }
-    }
-
-    fn eval_record(&self, step: u64, lr: f64, m: Measured, judgement: Judgement) -> EvalRecord {
+    fn eval_record(&self, step: u64, lr: f64, m: Measurement, judgement: Judgement) -> EvalRecord {
         let chars = self.data.valid_chars.max(1) as f64;
         EvalRecord {
             step,
@@ -96,40 +112,40 @@ impl Run<'_> {
             },
         }
     }
+}
 
-    /// Eval-mode loss of the fixed train slice: `train_eval_tokens` tokens as full windows
-    /// spread evenly over the train stream (one contiguous region would measure one article's
-    /// difficulty, not the split's), each from an empty context, in full batches.
-    fn train_slice_loss(&self, model: &Gpt, batch: usize) -> NllSum {
-        let ctx = model.ctx;
-        let windows = (self.config.monitor().train_eval_tokens / ctx).max(1);
-        evaluate_batches(model, spread_batches(&self.data.train, ctx, batch, windows))
-    }
+/// Eval-mode loss of the fixed train slice: `train_eval_tokens` tokens as full windows
+/// spread evenly over the train stream (one contiguous region would measure one article's
+/// difficulty, not the split's), each from an empty context, in full batches.
+fn train_slice_loss(model: &Gpt, data: &TrainData, config: &RunConfig, batch: usize) -> NllSum {
+    let ctx = model.ctx;
+    let windows = (config.monitor().train_eval_tokens / ctx).max(1);
+    evaluate_batches(model, spread_batches(&data.train, ctx, batch, windows))
+}
 
-    /// Short generations from fixed prompts (three tokens at evenly spaced points of the
-    /// validation stream) with a fixed seed and the configured temperature and top-k, for the
-    /// repetition check.
-    fn samples(&self, model: &Gpt, step: u64) -> Vec<Sample> {
-        let m = self.config.monitor();
-        let valid = &self.data.valid;
-        if m.samples == 0 || valid.len() < 4 {
-            return Vec::new();
-        }
-        let options = SampleOptions {
-            max_tokens: m.sample_tokens,
-            temperature: m.sample_temperature,
-            top_k: (m.sample_top_k > 0).then_some(m.sample_top_k),
-            seed: self.config.train().seed ^ step,
-        };
-        let text = |ids: &[u32]| self.data.tokenizer.decode(ids).replace('\n', " / ");
-        (0..m.samples)
-            .map(|i| {
-                let at = i * (valid.len() - 3) / m.samples;
-                let prompt = &valid[at..at + 3];
-                let tokens = generate(model, prompt, &options);
-                let generated = &tokens[prompt.len()..];
-                Sample::new(text(prompt), text(generated), generated)
-            })
-            .collect()
+/// Short generations from fixed prompts (three tokens at evenly spaced points of the
+/// validation stream) with a fixed seed and the configured temperature and top-k, for the
+/// repetition check.
+fn samples(model: &Gpt, data: &TrainData, config: &RunConfig, step: u64) -> Vec<Sample> {
+    let m = config.monitor();
+    let valid = &data.valid;
+    if m.samples == 0 || valid.len() < 4 {
+        return Vec::new();
     }
+    let options = SampleOptions {
+        max_tokens: m.sample_tokens,
+        temperature: m.sample_temperature,
+        top_k: (m.sample_top_k > 0).then_some(m.sample_top_k),
+        seed: config.train().seed ^ step,
+    };
+    let text = |ids: &[u32]| data.tokenizer.decode(ids).replace('\n', " / ");
+    (0..m.samples)
+        .map(|i| {
+            let at = i * (valid.len() - 3) / m.samples;
+            let prompt = &valid[at..at + 3];
+            let tokens = generate(model, prompt, &options);
+            let generated = &tokens[prompt.len()..];
+            Sample::new(text(prompt), text(generated), generated)
+        })
+        .collect()
 }

@@ -26,6 +26,7 @@ use perplex_monitor::baselines::{uniform_loss, unigram_loss};
 use perplex_monitor::{BaselineRecord, Cadence, Monitor, StopDecision, StopReason, TrainRecord};
 
 pub use crate::progress::{LossWindow, Progress};
+pub use evaluation::{Measurement, measure};
 pub use resume::resume;
 
 use crate::TrainError;
