@@ -224,6 +224,20 @@ impl Detector {
                 ),
             );
         }
+        // Lower than every evaluation before, by less than the minimum delta: the best
+        // checkpoint moves, but patience counts on, and the evidence says both.
+        if let Some(before) = best_before.filter(|&b| point.val_loss < b) {
+            return make(
+                SignalKind::Healthy,
+                format!(
+                    "val loss {:.4} is a new best by {:.4} nats, less than the minimum \
+                     improvement; {} evaluation(s) without one",
+                    point.val_loss,
+                    before - point.val_loss,
+                    self.since_improvement,
+                ),
+            );
+        }
         make(
             SignalKind::Healthy,
             format!(

@@ -371,3 +371,24 @@ fn overfitting_is_named_before_stalled_when_both_apply() {
         .collect();
     assert_eq!(kinds, vec![WarmingUp, Healthy, Stalled, Overfitting]);
 }
+
+#[test]
+fn a_new_best_within_the_minimum_delta_is_named_as_one_and_counts_towards_patience() {
+    // The end of a ptb-best run: 4.6295 → 4.6281, 0.0014 nats, under the default 0.1%.
+    let curve = [(5.0, 5.1), (4.8, 4.9), (4.6295, 4.2), (4.6281, 4.1)];
+    let verdicts = judged(Baselines::default(), &curve);
+    let last = &verdicts[3].state;
+    assert_eq!(last.kind, Healthy);
+    assert!(
+        last.evidence.contains("is a new best by 0.0014 nats")
+            && last.evidence.contains("1 evaluation(s) without one"),
+        "{}",
+        last.evidence
+    );
+    // An evaluation above the best still names the best it trails.
+    let verdicts = judged(
+        Baselines::default(),
+        &[(5.0, 5.1), (4.8, 4.9), (4.7, 4.2), (4.71, 4.1)],
+    );
+    assert!(verdicts[3].state.evidence.contains("since the best 4.7000"));
+}
