@@ -94,6 +94,12 @@ pub(super) struct NllState {
     logsumexp: Vec<f32>,
 }
 
+/// A row's `logsumexp` (nats) from its maximum and `Σ e^(x − max)`: one expression for
+/// [`nll_forward`] and [`nll_rank_forward`], so the two report the same bits.
+fn row_logsumexp(max: f32, sum: f32) -> f32 {
+    max + sum.ln()
+}
+
 /// `[rows, vocab]` logits and `[rows]` targets → `[rows]` NLL in nats, and the state its
 /// backward pass needs.
 pub(super) fn nll_forward(logits: FlexTensor, targets: &FlexTensor) -> (NllState, FlexTensor) {
@@ -109,7 +115,7 @@ pub(super) fn nll_forward(logits: FlexTensor, targets: &FlexTensor) -> (NllState
         .zip(targets.par_iter())
         .for_each(|(((nll, lse), row), &target)| {
             let (max, sum) = kernels::nll_forward_row(row);
-            *lse = max + sum.ln();
+            *lse = row_logsumexp(max, sum);
             *nll = *lse - row[target as usize];
         });
     let state = NllState {
@@ -158,8 +164,7 @@ pub(super) fn nll_rank_forward(logits: FlexTensor, targets: &FlexTensor) -> Flex
         .zip(targets.par_iter())
         .for_each(|((pair, row), &target)| {
             let (max, sum, above) = kernels::nll_rank_row(row, target as usize);
-            let logsumexp = max + sum.ln();
-            pair[0] = logsumexp - row[target as usize];
+            pair[0] = row_logsumexp(max, sum) - row[target as usize];
             pair[1] = above as f32;
         });
     tensor(pairs, Shape::new([rows, 2]))
