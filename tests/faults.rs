@@ -157,7 +157,8 @@ fn a_checkpoint_that_cannot_be_written_is_an_error_and_the_previous_one_survives
 }
 
 /// Two kills and two resumes (state saved every step) end where an uninterrupted run does, bit
-/// for bit: the loss window read back from state.bin must be the same f64 each time.
+/// for bit: the loss window read back from state.bin must be the same f64 each time. Word
+/// dropout is on, so its per-step masks (drawn from the step's seed) must come back too.
 #[test]
 fn a_run_killed_and_resumed_twice_reproduces_the_uninterrupted_one() {
     let tmp = tempfile::tempdir().unwrap();
@@ -167,6 +168,7 @@ fn a_run_killed_and_resumed_twice_reproduces_the_uninterrupted_one() {
         .iter()
         .copied()
         .chain(["--set", "train.checkpoint_every=1"])
+        .chain(["--set", "model.word_dropout=0.1"])
         .collect();
     let args = |name: &str| common::train_args("ptb-tiny.toml", &runs, name, &data, &every_step);
     let out = perplex_owned(&args("reference"));

@@ -188,6 +188,7 @@ mod tests {
             heads: 2,
             d_model: 32,
             dropout: 0.0,
+            word_dropout: 0.0,
         };
         let products = config.step_products(4);
         let timing = time_products(&products, &Device::flex(), 3);
@@ -209,6 +210,7 @@ mod tests {
             heads: 2,
             d_model: 32,
             dropout: 0.0,
+            word_dropout: 0.0,
         };
         let before = flushing_on_this_thread();
         let cost = subnormal_cost(&config.step_products(4), 2);

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use perplex_monitor::nll::format_ppl;
 use perplex_monitor::{Repetition, SignalKind};
 use perplex_train::CheckpointKind;
-use perplex_train::generate::{SampleOptions, generate};
+use perplex_train::generate::{SampleOptions, generate_batch};
 
 use super::runs::{RunSpec, demo_config};
 use super::{Demo, Learned, SHORT_TINY};
@@ -44,10 +44,10 @@ pub fn teach(demo: &Demo) -> Result<Learned> {
             top_k,
             seed: 7,
         };
-        prompts
+        generate_batch(&l.model, &prompts, &options)
             .iter()
-            .map(|p| {
-                let tokens = generate(&l.model, p, &options);
+            .zip(&prompts)
+            .map(|(tokens, p)| {
                 let text = l.data.tokenizer.decode(&tokens).replace('\n', " / ");
                 (text, Repetition::of(&tokens[p.len()..]))
             })

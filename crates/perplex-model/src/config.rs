@@ -18,6 +18,18 @@ pub struct GptConfig {
     pub d_model: usize,
     /// Dropout probability on embeddings and residual branches, in [0, 1).
     pub dropout: f64,
+    /// Word dropout: the probability that a token type's input embedding is zeroed for a
+    /// whole training step, every occurrence in the batch at once (AWD-LSTM's embedding
+    /// dropout), in [0, 1); 0 (the default) turns it off. The output projection, tied to
+    /// the same embedding, is never dropped.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub word_dropout: f64,
+}
+
+/// Leaves a zero `word_dropout` out of saved configs, so configs written before it existed
+/// read and write back unchanged.
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// A shape that cannot make a model, with the key to fix.
@@ -32,6 +44,9 @@ pub enum ShapeError {
     /// Dropout outside [0, 1).
     #[error("model.dropout = {0} must be in [0, 1)")]
     Dropout(f64),
+    /// Word dropout outside [0, 1).
+    #[error("model.word_dropout = {0} must be in [0, 1)")]
+    WordDropout(f64),
 }
 
 impl GptConfig {
@@ -56,6 +71,9 @@ impl GptConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(ShapeError::Dropout(self.dropout));
+        }
+        if !(0.0..1.0).contains(&self.word_dropout) {
+            return Err(ShapeError::WordDropout(self.word_dropout));
         }
         Ok(())
     }
@@ -147,6 +165,7 @@ pub(crate) fn ptb_small() -> GptConfig {
         heads: 4,
         d_model: 256,
         dropout: 0.1,
+        word_dropout: 0.0,
     }
 }
 
@@ -188,6 +207,9 @@ mod tests {
         let mut c = small();
         c.dropout = 1.0;
         assert!(matches!(c.validate(), Err(ShapeError::Dropout(_))));
+        let mut c = small();
+        c.word_dropout = -0.1;
+        assert!(matches!(c.validate(), Err(ShapeError::WordDropout(_))));
         let mut c = small();
         c.layers = 0;
         assert_eq!(c.validate(), Err(ShapeError::Zero("layers")));

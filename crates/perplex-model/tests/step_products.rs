@@ -15,6 +15,7 @@ fn config() -> GptConfig {
         heads: 2,
         d_model: 14,
         dropout: 0.1,
+        word_dropout: 0.0,
     }
 }
 

@@ -188,6 +188,7 @@ mod tests {
                 heads: 2,
                 d_model: 8,
                 dropout: 0.0,
+                word_dropout: 0.0,
             },
             step: 7,
             val_loss: Some(2.5),

@@ -143,6 +143,7 @@ mod tests {
             heads: 2,
             d_model: 8,
             dropout: 0.0,
+            word_dropout: 0.0,
         }
         .init(&Device::flex())
     }

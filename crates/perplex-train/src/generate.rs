@@ -42,26 +42,64 @@ pub fn generate_each(
         !prompt.is_empty(),
         "generation needs at least one prompt token"
     );
-    let device = model.device();
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let mut tokens = prompt.to_vec();
     for _ in 0..options.max_tokens {
-        let context = &tokens[tokens.len().saturating_sub(model.ctx)..];
-        let ids: Vec<i64> = context.iter().map(|&t| i64::from(t)).collect();
-        let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, context.len()]), &device);
-        let logits = model.forward(input);
-        let [_, seq, vocab] = logits.dims();
-        let last = logits
-            .slice([0..1, seq - 1..seq, 0..vocab])
-            .into_data()
-            .try_to_vec::<f32>()
-            .expect("logits are floats");
-        let next = pick(&last, options, &mut rng);
+        let logits = next_logits(model, std::slice::from_ref(&tokens));
+        let next = pick(&logits[0], options, &mut rng);
         tokens.push(next);
         if !on_token(next) {
             return;
         }
     }
+}
+
+/// Continues several prompts of the same (non-zero) length at once, one forward pass per
+/// generated token for all of them. Each prompt draws from its own sampler seeded with
+/// `options.seed`, so each result is what [`generate`] gives that prompt alone.
+pub fn generate_batch(model: &Gpt, prompts: &[&[u32]], options: &SampleOptions) -> Vec<Vec<u32>> {
+    let Some(first) = prompts.first() else {
+        return Vec::new();
+    };
+    assert!(
+        !first.is_empty() && prompts.iter().all(|p| p.len() == first.len()),
+        "batched generation needs prompts of one non-zero length"
+    );
+    let mut rngs: Vec<ChaCha8Rng> = prompts
+        .iter()
+        .map(|_| ChaCha8Rng::seed_from_u64(options.seed))
+        .collect();
+    let mut sequences: Vec<Vec<u32>> = prompts.iter().map(|p| p.to_vec()).collect();
+    for _ in 0..options.max_tokens {
+        let logits = next_logits(model, &sequences);
+        for ((sequence, row), rng) in sequences.iter_mut().zip(&logits).zip(&mut rngs) {
+            sequence.push(pick(row, options, rng));
+        }
+    }
+    sequences
+}
+
+/// One row of next-token logits per sequence (all of one length), each seeing its last
+/// `ctx` tokens.
+fn next_logits(model: &Gpt, sequences: &[Vec<u32>]) -> Vec<Vec<f32>> {
+    let len = sequences[0].len();
+    let kept = len.min(model.ctx);
+    let ids: Vec<i64> = sequences
+        .iter()
+        .flat_map(|s| s[len - kept..].iter().map(|&t| i64::from(t)))
+        .collect();
+    let input = Tensor::<2, Int>::from_data(
+        TensorData::new(ids, [sequences.len(), kept]),
+        &model.device(),
+    );
+    let flat = model
+        .next_token_logits(input)
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("logits are floats");
+    flat.chunks(model.vocab_size())
+        .map(<[f32]>::to_vec)
+        .collect()
 }
 
 /// Picks one token id from a row of logits.
@@ -129,5 +167,35 @@ mod tests {
         );
         assert_eq!(a, draw(9));
         assert_ne!(a, draw(10));
+    }
+
+    #[test]
+    fn batched_generation_gives_each_prompt_what_it_gets_alone() {
+        let device = burn::tensor::Device::flex();
+        let model = perplex_model::GptConfig {
+            vocab_size: 40,
+            ctx: 6,
+            layers: 1,
+            heads: 2,
+            d_model: 8,
+            dropout: 0.0,
+            word_dropout: 0.0,
+        }
+        .init(&device);
+        let prompts: [&[u32]; 3] = [&[1, 2], &[7, 7], &[30, 4]];
+        for temperature in [0.0, 1.0] {
+            let options = SampleOptions {
+                max_tokens: 9, // past ctx, so the crop is exercised too
+                temperature,
+                top_k: None,
+                seed: 11,
+            };
+            let batched = generate_batch(&model, &prompts, &options);
+            for (prompt, together) in prompts.iter().zip(&batched) {
+                let alone = generate(&model, prompt, &options);
+                assert_eq!(together.len(), 11);
+                assert_eq!(together, &alone, "temperature {temperature}");
+            }
+        }
     }
 }

@@ -57,6 +57,7 @@ mod tests {
             heads: 4,
             d_model: 256,
             dropout: 0.1,
+            word_dropout: 0.0,
         };
         let available = 4 << 30;
         assert!(check(&shape, 32, Some(available)).is_ok());

@@ -27,6 +27,16 @@ pub struct ModelConfig {
     pub d_model: usize,
     /// Dropout probability on embeddings and residual branches, in [0, 1).
     pub dropout: f64,
+    /// Probability that a token type's input embedding is zeroed for a whole step, in
+    /// [0, 1) (see [`GptConfig::word_dropout`]); 0, the default, is off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub word_dropout: f64,
+}
+
+/// Leaves a zero `word_dropout` out of a run's saved config, so configs saved before the
+/// key existed read and write back unchanged.
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl ModelConfig {
@@ -48,6 +58,7 @@ impl ModelConfig {
             heads: self.heads,
             d_model: self.d_model,
             dropout: self.dropout,
+            word_dropout: self.word_dropout,
         })
     }
 }

@@ -43,6 +43,20 @@ fn overrides_change_typed_values_and_round_trip() {
     assert_eq!(RunConfig::from_toml(&resolved.to_toml()).unwrap(), resolved);
 }
 
+/// `word_dropout` is optional: a config without it (every run saved before it existed) reads
+/// as 0 and writes back without the key; a set value round-trips.
+#[test]
+fn word_dropout_is_optional_and_written_only_when_on() {
+    let (_dir, path) = write(SMALL);
+    let off = RunConfig::load(&path, &[]).unwrap();
+    assert_eq!(off.model().word_dropout, 0.0);
+    assert!(!off.to_toml().contains("word_dropout"));
+    let on = RunConfig::load(&path, &["model.word_dropout=0.1".into()]).unwrap();
+    assert_eq!(on.model().shape(10).unwrap().word_dropout, 0.1);
+    assert!(on.to_toml().contains("word_dropout = 0.1"));
+    assert_eq!(RunConfig::from_toml(&on.to_toml()).unwrap(), on);
+}
+
 #[test]
 fn a_misspelled_key_names_the_nearest_one() {
     let (_dir, path) = write(&SMALL.replace("warmup_steps", "warmup_step"));
@@ -70,6 +84,7 @@ fn out_of_range_values_are_refused_with_the_key() {
     for (set, key) in [
         ("train.max_steps=0", "train.max_steps"),
         ("model.dropout=1.5", "model.dropout"),
+        ("model.word_dropout=1", "model.word_dropout"),
         ("model.heads=3", "model.heads"),
         ("train.warmup_steps=6000", "train.warmup_steps"),
         ("train.min_lr=0.1", "train.min_lr"),

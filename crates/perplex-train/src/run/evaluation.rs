@@ -15,7 +15,7 @@ use crate::TrainError;
 use crate::config::RunConfig;
 use crate::data::TrainData;
 use crate::evaluate::{evaluate_batches, score};
-use crate::generate::{SampleOptions, generate};
+use crate::generate::{SampleOptions, generate_batch};
 
 /// What one evaluation measured, before the monitor reads it.
 #[derive(Debug, Clone)]
@@ -139,11 +139,17 @@ fn samples(model: &Gpt, data: &TrainData, config: &RunConfig, step: u64) -> Vec<
         seed: config.train().seed ^ step,
     };
     let text = |ids: &[u32]| data.tokenizer.decode(ids).replace('\n', " / ");
-    (0..m.samples)
+    let prompts: Vec<&[u32]> = (0..m.samples)
         .map(|i| {
             let at = i * (valid.len() - 3) / m.samples;
-            let prompt = &valid[at..at + 3];
-            let tokens = generate(model, prompt, &options);
+            &valid[at..at + 3]
+        })
+        .collect();
+    // All prompts in one batch: one forward pass per generated token, not one per prompt.
+    generate_batch(model, &prompts, &options)
+        .iter()
+        .zip(&prompts)
+        .map(|(tokens, prompt)| {
             let generated = &tokens[prompt.len()..];
             Sample::new(text(prompt), text(generated), generated)
         })
