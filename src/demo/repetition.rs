@@ -48,7 +48,7 @@ pub fn teach(demo: &Demo) -> Result<Learned> {
             .iter()
             .zip(&prompts)
             .map(|(tokens, p)| {
-                let text = l.data.tokenizer.decode(&tokens).replace('\n', " / ");
+                let text = l.data.tokenizer.decode(tokens).replace('\n', " / ");
                 (text, Repetition::of(&tokens[p.len()..]))
             })
             .collect()
