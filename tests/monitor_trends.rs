@@ -146,4 +146,24 @@ fn lr_find_suggests_a_rate_draws_its_curve_and_leaves_no_run() {
         "{}",
         stderr(&out)
     );
+    // Into a log (stderr not a terminal): a plain line at the first point and every tenth of
+    // the sweep, not hundreds of carriage returns on one line.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_perplex"))
+        .current_dir(tmp.path())
+        .args(["lr-find", "--steps", "20", "--end-lr", "1e-2", "--config"])
+        .arg(&config)
+        .arg("--plot")
+        .arg(&png)
+        .arg("--data-dir")
+        .arg(&ptb)
+        .output()
+        .unwrap();
+    let log = stderr(&out);
+    assert!(!log.contains('\r'), "{log}");
+    let lines: Vec<&str> = log.lines().filter(|l| l.starts_with("step ")).collect();
+    let numbers: Vec<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();
+    let every_other = ["1", "2", "4", "6", "8", "10", "12", "14", "16", "18", "20"];
+    let expected: Vec<String> = every_other.iter().map(|n| format!("step {n}")).collect();
+    assert_eq!(numbers, expected, "{log}");
+    assert!(lines[0].contains("lr 1.00e-6: loss "), "{log}");
 }

@@ -1,12 +1,13 @@
 //! `perplex lr-find`: the learning-rate range test for a run config, with the suggested rate,
 //! the command that trains at it, and the curve as a PNG. Writes no run directory.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use perplex_monitor::lr_range::{NoSuggestion, RangeTest, Suggestion, Sweep};
+use perplex_monitor::lr_range::{NoSuggestion, RangePoint, RangeTest, Suggestion, Sweep};
 use perplex_train::{RunConfig, TrainData};
 use serde_json::json;
 
@@ -60,18 +61,11 @@ pub fn run(args: LrFindArgs) -> Result<()> {
     ensure_corpus(&data_dir)?;
     let data = TrainData::prepare(&data_dir, config.data())?;
     let started = Instant::now();
-    let quiet = args.json;
+    let mut progress = Progress::new(args.json, args.steps);
     let test = perplex_train::lr_find::lr_find(&config, &data, &device, sweep, &control, |p| {
-        if !quiet {
-            eprint!(
-                "\rlr {:.2e}: loss {:.4}, smoothed {:.4}   ",
-                p.lr, p.loss, p.smoothed
-            );
-        }
+        progress.show(p)
     })?;
-    if !quiet {
-        eprintln!();
-    }
+    progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     let suggestion = test.suggest();
     crate::plot::lr_find::draw(&test, suggestion.as_ref().ok(), &args.plot)
@@ -83,6 +77,51 @@ pub fn run(args: LrFindArgs) -> Result<()> {
         print_text(&test, &suggestion, seconds, &args, min_ratio);
     }
     suggestion.map(|_| ()).map_err(anyhow::Error::from)
+}
+
+/// How the sweep's progress is shown on stderr: one line rewritten in place on a terminal;
+/// in a log file (not a terminal) a plain line every tenth of the sweep, so the log does not
+/// fill with hundreds of carriage returns on one line; nothing with `--json`.
+struct Progress {
+    quiet: bool,
+    terminal: bool,
+    /// Points between two printed lines when not on a terminal.
+    every: usize,
+    shown: usize,
+}
+
+impl Progress {
+    fn new(quiet: bool, steps: usize) -> Self {
+        Self {
+            quiet,
+            terminal: std::io::stderr().is_terminal(),
+            every: steps.div_ceil(10).max(1),
+            shown: 0,
+        }
+    }
+
+    fn show(&mut self, p: &RangePoint) {
+        self.shown += 1;
+        if self.quiet {
+            return;
+        }
+        let n = self.shown;
+        let line = format!(
+            "lr {:.2e}: loss {:.4}, smoothed {:.4}",
+            p.lr, p.loss, p.smoothed
+        );
+        if self.terminal {
+            eprint!("\r{line}   ");
+        } else if n == 1 || n.is_multiple_of(self.every) {
+            eprintln!("step {n}: {line}");
+        }
+    }
+
+    fn finish(&self) {
+        if !self.quiet && self.terminal {
+            eprintln!();
+        }
+    }
 }
 
 /// How the sweep ended, in words, with the last rate it ran.
