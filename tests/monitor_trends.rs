@@ -110,16 +110,22 @@ fn lr_find_suggests_a_rate_draws_its_curve_and_leaves_no_run() {
     let tmp = tempfile::tempdir().unwrap();
     let config = common::repo().join("configs/ptb-tiny.toml");
     let png = tmp.path().join("curve.png");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_perplex"))
-        .current_dir(tmp.path())
-        .args(["lr-find", "--json", "--config"])
-        .arg(&config)
-        .arg("--plot")
-        .arg(&png)
-        .arg("--data-dir")
-        .arg(&ptb)
-        .output()
-        .unwrap();
+    // `perplex lr-find` on ptb-tiny in `tmp`, drawing to `png`, with `flags` before the rest.
+    let lr_find = |flags: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_perplex"))
+            .current_dir(tmp.path())
+            .arg("lr-find")
+            .args(flags)
+            .arg("--config")
+            .arg(&config)
+            .arg("--plot")
+            .arg(&png)
+            .arg("--data-dir")
+            .arg(&ptb)
+            .output()
+            .unwrap()
+    };
+    let out = lr_find(&["--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let lr = report["suggested_lr"].as_f64().unwrap();
@@ -148,17 +154,7 @@ fn lr_find_suggests_a_rate_draws_its_curve_and_leaves_no_run() {
     );
     // Into a log (stderr not a terminal): a plain line at the first point and every tenth of
     // the sweep, not hundreds of carriage returns on one line.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_perplex"))
-        .current_dir(tmp.path())
-        .args(["lr-find", "--steps", "20", "--end-lr", "1e-2", "--config"])
-        .arg(&config)
-        .arg("--plot")
-        .arg(&png)
-        .arg("--data-dir")
-        .arg(&ptb)
-        .output()
-        .unwrap();
-    let log = stderr(&out);
+    let log = stderr(&lr_find(&["--steps", "20", "--end-lr", "1e-2"]));
     assert!(!log.contains('\r'), "{log}");
     let lines: Vec<&str> = log.lines().filter(|l| l.starts_with("step ")).collect();
     let numbers: Vec<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();
