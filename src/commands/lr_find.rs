@@ -79,46 +79,50 @@ pub fn run(args: LrFindArgs) -> Result<()> {
     suggestion.map(|_| ()).map_err(anyhow::Error::from)
 }
 
-/// How the sweep's progress is shown on stderr: one line rewritten in place on a terminal;
-/// in a log file (not a terminal) a plain line every tenth of the sweep, so the log does not
-/// fill with hundreds of carriage returns on one line; nothing with `--json`.
-struct Progress {
-    quiet: bool,
-    terminal: bool,
-    /// Points between two printed lines when not on a terminal.
-    every: usize,
-    shown: usize,
+/// How the sweep's progress is shown on stderr.
+enum Progress {
+    /// Nothing (`--json`).
+    Quiet,
+    /// One line rewritten in place.
+    Terminal,
+    /// Into a log file: a plain line at the first point and every `every` points (a tenth of
+    /// the sweep), so the log does not fill with hundreds of carriage returns on one line.
+    Log { every: usize, shown: usize },
 }
 
 impl Progress {
-    fn new(quiet: bool, steps: usize) -> Self {
-        Self {
-            quiet,
-            terminal: std::io::stderr().is_terminal(),
-            every: steps.div_ceil(10).max(1),
-            shown: 0,
+    fn new(json: bool, steps: usize) -> Self {
+        if json {
+            Self::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Self::Terminal
+        } else {
+            let every = steps.div_ceil(10).max(1);
+            Self::Log { every, shown: 0 }
         }
     }
 
     fn show(&mut self, p: &RangePoint) {
-        self.shown += 1;
-        if self.quiet {
-            return;
-        }
-        let n = self.shown;
-        let line = format!(
-            "lr {:.2e}: loss {:.4}, smoothed {:.4}",
-            p.lr, p.loss, p.smoothed
-        );
-        if self.terminal {
-            eprint!("\r{line}   ");
-        } else if n == 1 || n.is_multiple_of(self.every) {
-            eprintln!("step {n}: {line}");
+        let line = || {
+            format!(
+                "lr {:.2e}: loss {:.4}, smoothed {:.4}",
+                p.lr, p.loss, p.smoothed
+            )
+        };
+        match self {
+            Self::Quiet => {}
+            Self::Terminal => eprint!("\r{}   ", line()),
+            Self::Log { every, shown } => {
+                *shown += 1;
+                if *shown == 1 || shown.is_multiple_of(*every) {
+                    eprintln!("step {shown}: {}", line());
+                }
+            }
         }
     }
 
     fn finish(&self) {
-        if !self.quiet && self.terminal {
+        if let Self::Terminal = self {
             eprintln!();
         }
     }
