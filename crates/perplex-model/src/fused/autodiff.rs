@@ -65,7 +65,7 @@ impl Backward<Flex, 1> for NllBackward {
     }
 }
 
-/// Backward of [`FusedOps::fused_gelu`]; keeps the input.
+/// Backward of [`FusedOps::fused_gelu`]; keeps `GELU'(x)`, computed by the forward pass.
 #[derive(Debug)]
 struct GeluBackward;
 
@@ -73,7 +73,9 @@ impl Backward<Flex, 1> for GeluBackward {
     type State = FlexTensor;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        unary_backward(ops, grads, |x, grad| flex::gelu_backward(&x, grad));
+        unary_backward(ops, grads, |derivative, grad| {
+            flex::gelu_backward(&derivative, grad)
+        });
     }
 }
 
@@ -198,7 +200,7 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
     }
 
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        record::<C, _, _>(GeluBackward, [x], |[x]| flex::gelu_forward(x))
+        record::<C, _, _>(GeluBackward, [x], |[x]| flex::gelu_forward_train(x))
     }
 
     fn fused_nll_rank(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {

@@ -191,9 +191,8 @@ pub(super) fn add_forward(residual: FlexTensor, branch: FlexTensor) -> FlexTenso
     sum
 }
 
-/// Exact GELU of `x`, into a new tensor; returns the (dense) input too, which the backward
-/// pass needs.
-pub(super) fn gelu_forward(x: FlexTensor) -> (FlexTensor, FlexTensor) {
+/// Exact GELU of `x`, into a new tensor: for inference, which needs no derivative.
+pub(super) fn gelu_forward(x: FlexTensor) -> FlexTensor {
     let x = dense(x);
     let input = values(&x);
     let mut out = Vec::<f32>::with_capacity(input.len());
@@ -203,17 +202,34 @@ pub(super) fn gelu_forward(x: FlexTensor) -> (FlexTensor, FlexTensor) {
         .for_each(|(out, x)| kernels::gelu_forward(x, zeroed(out)));
     // SAFETY: every piece of the output was zeroed (then written) by its task above.
     unsafe { out.set_len(input.len()) };
-    let out = tensor(out, x.layout().shape().clone());
-    (x, out)
+    tensor(out, x.layout().shape().clone())
 }
 
-/// `grad · GELU'(x)`, over `grad`'s buffer when nothing else holds it.
-pub(super) fn gelu_backward(x: &FlexTensor, grad: FlexTensor) -> FlexTensor {
+/// Exact GELU of `x`, written over `x`'s buffer when nothing else holds it, and `GELU'(x)`
+/// into a new tensor: the derivative is what the backward pass keeps instead of `x` (the
+/// same memory), so that pass is one multiplication rather than a second erf.
+pub(super) fn gelu_forward_train(x: FlexTensor) -> (FlexTensor, FlexTensor) {
+    let mut x = dense(x);
+    let shape = x.layout().shape().clone();
+    let values = values_mut(&mut x);
+    let mut derivative = Vec::<f32>::with_capacity(values.len());
+    derivative.spare_capacity_mut()[..values.len()]
+        .par_chunks_mut(CHUNK)
+        .zip(values.par_chunks_mut(CHUNK))
+        .for_each(|(derivative, x)| kernels::gelu_forward_and_derivative(x, zeroed(derivative)));
+    // SAFETY: every piece of the derivative was zeroed (then written) by its task above.
+    unsafe { derivative.set_len(values.len()) };
+    (tensor(derivative, shape), x)
+}
+
+/// `grad · GELU'(x)` from the `derivative` of [`gelu_forward_train`], over `grad`'s buffer
+/// when nothing else holds it.
+pub(super) fn gelu_backward(derivative: &FlexTensor, grad: FlexTensor) -> FlexTensor {
     let mut grad = dense(grad);
     values_mut(&mut grad)
         .par_chunks_mut(CHUNK)
-        .zip(values(x).par_chunks(CHUNK))
-        .for_each(|(g, x)| kernels::gelu_backward(x, g));
+        .zip(values(derivative).par_chunks(CHUNK))
+        .for_each(|(g, d)| kernels::gelu_backward(d, g));
     grad
 }
 

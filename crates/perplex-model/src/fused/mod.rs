@@ -9,7 +9,8 @@
 //!
 //! - [`token_nll`]: logsumexp per row forward; `g · (softmax − onehot)` backward, written over
 //!   the logits' own buffer. Nothing `[tokens, vocab]`-sized is allocated besides the logits.
-//! - [`gelu`]: `x · Φ(x)` with a vectorised erf; backward `Φ(x) + x · φ(x)`.
+//! - [`gelu`]: `x · Φ(x)` with a vectorised erf; the forward pass also keeps
+//!   `Φ(x) + x · φ(x)`, so the backward pass is one multiplication.
 //! - [`dropout`]: a mask hashed from (seed, element index), so the backward pass re-derives it
 //!   instead of storing it.
 //! - [`causal_attention`]: heads read in place from the packed `q | k | v` projection, one task
@@ -93,7 +94,7 @@ impl FusedOps for Flex {
     }
 
     fn fused_gelu(x: FlexTensor) -> FlexTensor {
-        flex::gelu_forward(x).1
+        flex::gelu_forward(x)
     }
 
     fn fused_dropout(x: FlexTensor, prob: f64) -> FlexTensor {
