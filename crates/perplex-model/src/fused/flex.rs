@@ -191,18 +191,14 @@ pub(super) fn add_forward(residual: FlexTensor, branch: FlexTensor) -> FlexTenso
     sum
 }
 
-/// Exact GELU of `x`, into a new tensor: for inference, which needs no derivative.
+/// Exact GELU of `x`, written over `x`'s buffer when nothing else holds it: for inference,
+/// which needs no derivative.
 pub(super) fn gelu_forward(x: FlexTensor) -> FlexTensor {
-    let x = dense(x);
-    let input = values(&x);
-    let mut out = Vec::<f32>::with_capacity(input.len());
-    out.spare_capacity_mut()[..input.len()]
+    let mut x = dense(x);
+    values_mut(&mut x)
         .par_chunks_mut(CHUNK)
-        .zip(input.par_chunks(CHUNK))
-        .for_each(|(out, x)| kernels::gelu_forward(x, zeroed(out)));
-    // SAFETY: every piece of the output was zeroed (then written) by its task above.
-    unsafe { out.set_len(input.len()) };
-    tensor(out, x.layout().shape().clone())
+        .for_each(kernels::gelu_forward);
+    x
 }
 
 /// Exact GELU of `x`, written over `x`'s buffer when nothing else holds it, and `GELU'(x)`

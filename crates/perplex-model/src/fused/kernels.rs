@@ -191,11 +191,11 @@ multiversion! {
 }
 
 multiversion! {
-    /// `out = GELU(x) = x · Φ(x)`, the exact (erf) form.
-    pub(crate) fn gelu_forward(x: &[f32], out: &mut [f32]) {
-        for (o, &x) in out.iter_mut().zip(x) {
-            let (erf, _) = erf_and_gauss(x);
-            *o = 0.5 * x * (1.0 + erf);
+    /// `x ← GELU(x) = x · Φ(x)`, the exact (erf) form.
+    pub(crate) fn gelu_forward(x: &mut [f32]) {
+        for v in x.iter_mut() {
+            let (erf, _) = erf_and_gauss(*v);
+            *v = 0.5 * *v * (1.0 + erf);
         }
     }
 }
