@@ -90,6 +90,16 @@ fn erf_and_gauss(x: f32) -> (f32, f32) {
     (erf_abs.copysign(x), gauss)
 }
 
+/// `(GELU(x), GELU'(x))` = `(x · Φ(x), Φ(x) + x · φ(x))`: the one place both are written,
+/// so inference and training compute the same bits.
+#[inline(always)]
+fn gelu_and_derivative(x: f32) -> (f32, f32) {
+    const INV_SQRT_2PI: f32 = 0.398_942_3;
+    let (erf, gauss) = erf_and_gauss(x);
+    let phi = 0.5 * (1.0 + erf);
+    (0.5 * x * (1.0 + erf), phi + x * gauss * INV_SQRT_2PI)
+}
+
 /// The largest element of `x` (−∞ when empty), kept in [`LANES`] running maxima so the
 /// loop is one vector `max` per register instead of a serial chain.
 #[inline(always)]
@@ -194,8 +204,8 @@ multiversion! {
     /// `x ← GELU(x) = x · Φ(x)`, the exact (erf) form.
     pub(crate) fn gelu_forward(x: &mut [f32]) {
         for v in x.iter_mut() {
-            let (erf, _) = erf_and_gauss(*v);
-            *v = 0.5 * *v * (1.0 + erf);
+            // The derivative is unused here, and the compiler drops its arithmetic.
+            *v = gelu_and_derivative(*v).0;
         }
     }
 }
@@ -205,12 +215,8 @@ multiversion! {
     /// training: the erf and the Gaussian that both need are computed once, here, and the
     /// backward pass becomes one multiplication ([`gelu_backward`]) instead of a second erf.
     pub(crate) fn gelu_forward_and_derivative(x: &mut [f32], derivative: &mut [f32]) {
-        const INV_SQRT_2PI: f32 = 0.398_942_3;
         for (v, d) in x.iter_mut().zip(derivative.iter_mut()) {
-            let x = *v;
-            let (erf, gauss) = erf_and_gauss(x);
-            *v = 0.5 * x * (1.0 + erf);
-            *d = 0.5 * (1.0 + erf) + x * gauss * INV_SQRT_2PI;
+            (*v, *d) = gelu_and_derivative(*v);
         }
     }
 }
