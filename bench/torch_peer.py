@@ -14,6 +14,9 @@ exactly the same shape:
   optim  AdamW(betas 0.9/0.95, eps 1e-8), weight decay on tensors of rank >= 2 only; lr
          lr*(s+1)/W for s < W, then cosine to min_lr over the remaining max_steps - W; the
          global gradient norm clipped to grad_clip (0: off).
+  precision  train.precision = "bf16": the forward pass and the loss under
+         torch.autocast(bfloat16) (PyTorch's mixed precision on a CPU), as perplex's bf16
+         products; weights, gradients, AdamW and evaluation stay fp32.
   data   word-level PTB, one <eos> per line, perplex's vocabulary (train's words in order of
          first appearance, <unk> added when absent); a training batch is `batch_size`
          windows of ctx+1 tokens at uniformly random offsets.
@@ -46,7 +49,11 @@ def read_config(path, overrides):
     for item in overrides:
         key, _, value = item.partition("=")
         section, _, name = key.partition(".")
-        config.setdefault(section, {})[name] = tomllib.loads(f"v = {value}")["v"]
+        try:
+            parsed = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value.strip()  # a bare word, as perplex's --set reads it
+        config.setdefault(section, {})[name] = parsed
     model, train = config["model"], config["train"]
     train.setdefault("grad_clip", 1.0)
     train.setdefault("weight_decay", 0.1)
@@ -142,6 +149,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(groups, lr=train["lr"], betas=(0.9, 0.95), eps=1e-8)
         self.generator = torch.Generator().manual_seed(train["seed"])
         self.offsets = torch.arange(self.ctx + 1)
+        self.bf16 = train.get("precision", "fp32") == "bf16"
         self.step_index = 0
 
     def step(self):
@@ -149,8 +157,10 @@ class Trainer:
         windows = self.stream[starts[:, None] + self.offsets].to(self.device)
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step_index, self.train)
-        logits = self.forward(windows[:, :-1])
-        loss = F.cross_entropy(logits.flatten(0, 1), windows[:, 1:].flatten())
+        kind = torch.device(self.device).type
+        with torch.autocast(kind, dtype=torch.bfloat16, enabled=self.bf16):
+            logits = self.forward(windows[:, :-1])
+            loss = F.cross_entropy(logits.flatten(0, 1), windows[:, 1:].flatten())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.train["grad_clip"] > 0:

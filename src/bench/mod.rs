@@ -21,6 +21,9 @@ pub use replay::{ProductTiming, SubnormalCost, subnormal_cost, time_products};
 pub struct BenchReport {
     /// Where it ran: CPU model, vector extension, threads.
     pub machine: Machine,
+    /// The training products' number format (`train.precision`); evaluation is always f32.
+    #[serde(default)]
+    pub precision: perplex_model::Precision,
     /// Timed training steps.
     pub steps: usize,
     /// Untimed warm-up steps before them.
@@ -139,6 +142,7 @@ pub fn bench(
         .flatten();
     Ok(BenchReport {
         machine: Machine::this(),
+        precision: config.train().precision,
         subnormal,
         cores_busy,
         matmul_share: matmul.as_ref().map(|m| m.seconds / median),

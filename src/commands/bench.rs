@@ -203,6 +203,12 @@ fn print_text(args: &BenchArgs, r: &BenchReport) {
             100.0 * share
         );
     }
+    if r.precision == perplex_model::Precision::Bf16 {
+        println!(
+            "  products in bf16 on AMX tiles, f32 accumulation (train.precision); the \
+             evaluation in f32"
+        );
+    }
     if let Some(rss) = r.peak_rss_mib {
         println!("  peak RSS {rss:.0} MiB");
     }

@@ -17,6 +17,7 @@ pub mod denormals;
 mod fused;
 mod gpt;
 mod init;
+mod precision;
 mod products;
 
 pub use attention::CausalSelfAttention;
@@ -25,6 +26,9 @@ pub use config::{GptConfig, MemoryEstimate, ShapeError};
 pub use fused::matrix::record_products;
 pub use fused::{dense_f32, token_nll, token_nll_and_rank};
 pub use gpt::Gpt;
+pub use precision::{
+    Precision, PrecisionError, amx_available, precision, set_precision, with_precision,
+};
 pub use products::{CpuProduct, Operand, StepProduct};
 
 /// Serialises the tests that seed or draw from the CPU backend's one global generator, so a

@@ -29,6 +29,9 @@ pub enum TrainError {
     /// A model that cannot be exported as asked.
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
+    /// `train.precision` asks for a number format this machine cannot run.
+    #[error("train.precision: {0}")]
+    Precision(#[from] perplex_model::PrecisionError),
     /// Two things that must agree (tokenizers, model shapes) do not.
     #[error(transparent)]
     Mismatch(#[from] Mismatch),

@@ -60,6 +60,7 @@ mod tests {
             eval_batch_size: None,
             time_budget_s: None,
             flush_denormals: true,
+            precision: Default::default(),
         }
     }
 

@@ -74,7 +74,7 @@ impl Trainer {
         cpu.seed(t.seed);
         let model = materialize(shape.init(&cpu));
         let sampler = TrainSampler::new(train_len, shape.ctx, t.batch_size, t.seed)?;
-        Ok(Self::assemble(config, shape, model, sampler, device))
+        Self::assemble(config, shape, model, sampler, device)
     }
 
     /// The trainer of a saved state: weights, optimizer moments, data sampler and step as they
@@ -94,7 +94,7 @@ impl Trainer {
         let cpu = Device::flex().autodiff();
         let mut model = header.model.init(&cpu);
         state::load_weights(&mut model, weights, path)?;
-        let mut trainer = Self::assemble(config, &header.model, model, header.sampler, device);
+        let mut trainer = Self::assemble(config, &header.model, model, header.sampler, device)?;
         trainer.optim = trainer
             .optim
             .from_bytes(optimizer)
@@ -112,13 +112,19 @@ impl Trainer {
         model: Gpt,
         sampler: TrainSampler,
         device: &Device,
-    ) -> Self {
+    ) -> Result<Self, TrainError> {
         let t = config.train();
-        // Process-wide: every compute thread flushes subnormals, or none does.
+        // Process-wide: every compute thread flushes subnormals, or none does; every product
+        // runs in the configured format.
         perplex_model::denormals::flush_denormals(t.flush_denormals);
+        let on_cpu = matches!(device.as_dispatch(), burn::backend::DispatchDevice::Flex(_));
+        if t.precision == perplex_model::Precision::Bf16 && !on_cpu {
+            return Err(perplex_model::PrecisionError::CpuOnly.into());
+        }
+        perplex_model::set_precision(t.precision)?;
         let device = device.clone().autodiff();
         let model = model.fork(&device);
-        Self {
+        Ok(Self {
             optim: adamw(t, &model),
             scheduler: lr_scheduler(t),
             sampler,
@@ -128,7 +134,7 @@ impl Trainer {
             step: 0,
             tokens_per_step: (t.batch_size * shape.ctx) as u64,
             model: Some(model),
-        }
+        })
     }
 
     /// One optimizer step on a fresh batch from `train`, at the scheduled learning rate. A

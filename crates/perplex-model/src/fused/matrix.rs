@@ -6,51 +6,7 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-/// A matrix inside a slice: element `(i, j)` sits at `offset + i·row + j·col`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Strided {
-    /// Index of element `(0, 0)`.
-    pub offset: usize,
-    /// Distance between rows, elements.
-    pub row: usize,
-    /// Distance between columns, elements.
-    pub col: usize,
-}
-
-impl Strided {
-    /// Row-major rows `row` apart, starting at `offset`.
-    pub fn rows(offset: usize, row: usize) -> Self {
-        Self {
-            offset,
-            row,
-            col: 1,
-        }
-    }
-
-    /// The transpose: the same elements, rows and columns swapped.
-    pub fn t(self) -> Self {
-        Self {
-            offset: self.offset,
-            row: self.col,
-            col: self.row,
-        }
-    }
-
-    /// Whether a `rows × cols` matrix of this layout lies inside `len` elements.
-    fn fits(&self, rows: usize, cols: usize, len: usize) -> bool {
-        rows == 0 || cols == 0 || self.offset + (rows - 1) * self.row + (cols - 1) * self.col < len
-    }
-}
-
-/// Who runs a product: the calling thread (the caller already splits the work), or the whole
-/// rayon pool through gemm's own split.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Threads {
-    /// This thread only.
-    One,
-    /// Every thread of the pool.
-    Pool,
-}
+pub(crate) use super::layout::{Strided, Threads};
 
 /// `dst ← scale · lhs · rhs` for an `[m, k]` by `[k, n]` product; `dst ← dst + lhs · rhs`
 /// when `accumulate` (then `scale` must be 1).
@@ -143,6 +99,22 @@ unsafe fn gemm_into(
         !accumulate || scale == 1.0,
         "accumulating products take no scale"
     );
+    #[cfg(target_arch = "x86_64")]
+    if crate::precision() == crate::Precision::Bf16 && threads == Threads::Pool {
+        // SAFETY: the caller's promises, as for gemm below; bf16 is set only with AMX granted.
+        unsafe {
+            super::amx::matmul_bf16(
+                [m, k, n],
+                scale,
+                (dst, d),
+                (lhs, l),
+                (rhs, r),
+                accumulate,
+                threads,
+            )
+        };
+        return;
+    }
     let parallelism = match threads {
         Threads::One => gemm::Parallelism::None,
         Threads::Pool => gemm::Parallelism::Rayon(0),

@@ -20,16 +20,21 @@
 //! - [`linear`]: one `gemm` per product with no zero-fill first, the bias folded into the
 //!   forward product (`linear.rs`).
 //! - [`token_nll_and_rank`]: an evaluation's NLL and top-1/top-5 count in one read of the logits.
+//! - `amx`: every pool-wide product with bf16 inputs on Intel's AMX tiles, when
+//!   [`crate::set_precision`] asks for bf16 (`train.precision`).
 //!
 //! They run on the CPU backend only; on other devices the same functions fall back to Burn's
 //! own ops: all but dropout agree up to float rounding, while dropout there draws its masks
 //! from Burn's generator, so runs with dropout differ between devices.
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod amx;
 mod attention;
 mod autodiff;
 mod flex;
 mod kernels;
 mod layer_norm;
+mod layout;
 mod linear;
 pub(crate) mod matrix;
 

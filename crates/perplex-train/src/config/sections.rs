@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use perplex_model::GptConfig;
+use perplex_model::{GptConfig, Precision};
 use perplex_monitor::DetectorConfig;
 use serde::{Deserialize, Serialize};
 
@@ -172,6 +172,15 @@ pub struct TrainConfig {
     /// changes no value larger than that, so a run where none occurs is bit-identical.
     #[serde(default = "flush_by_default")]
     pub flush_denormals: bool,
+    /// The matrix products' number format while training: `"fp32"` (default) or `"bf16"`
+    /// (inputs rounded to bf16, f32 accumulation, on Intel AMX; refused on a CPU without
+    /// it). Evaluations always multiply in f32, so validation figures stay comparable.
+    #[serde(default, skip_serializing_if = "is_fp32")]
+    pub precision: Precision,
+}
+
+fn is_fp32(precision: &Precision) -> bool {
+    *precision == Precision::Fp32
 }
 
 fn flush_by_default() -> bool {

@@ -168,3 +168,20 @@ fn every_shipped_config_loads() {
     let best = RunConfig::load(&configs.join("ptb-best.toml"), &[]).unwrap();
     assert_eq!((best.model().ctx, best.train().max_steps), (128, 9500));
 }
+
+/// `precision` is optional (f32, not written back); bf16 round-trips; anything else is
+/// refused naming the formats there are.
+#[test]
+fn precision_defaults_to_fp32_and_refuses_an_unknown_format() {
+    let (_dir, path) = write(SMALL);
+    let default = RunConfig::load(&path, &[]).unwrap();
+    assert_eq!(default.train().precision, perplex_model::Precision::Fp32);
+    assert!(!default.to_toml().contains("precision"));
+    let bf16 = RunConfig::load(&path, &["train.precision=bf16".into()]).unwrap();
+    assert_eq!(bf16.train().precision, perplex_model::Precision::Bf16);
+    assert_eq!(RunConfig::from_toml(&bf16.to_toml()).unwrap(), bf16);
+    let err = RunConfig::load(&path, &["train.precision=fp16".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("fp16") && err.contains("bf16"), "{err}");
+}

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use perplex_data::spread_batches;
-use perplex_model::Gpt;
+use perplex_model::{Gpt, Precision};
 use perplex_monitor::{
     EvalRecord, Judgement, NllSum, Observation, Reading, Sample, StopDecision, TopK,
 };
@@ -36,9 +36,14 @@ pub struct Measurement {
 
 /// Measures `model` (in eval mode) as a run's evaluation after `step` does: the validation
 /// pass with top-k counts, the train slice's eval-mode loss and the samples (whose seed
-/// depends on `step`). `perplex bench` times this same function, so its figure is what an
-/// evaluation costs a run.
+/// depends on `step`), with f32 products whatever `train.precision` trains with, so that
+/// validation figures compare across precisions. `perplex bench` times this same function,
+/// so its figure is what an evaluation costs a run.
 pub fn measure(model: &Gpt, data: &TrainData, config: &RunConfig, step: u64) -> Measurement {
+    perplex_model::with_precision(Precision::Fp32, || measure_fp32(model, data, config, step))
+}
+
+fn measure_fp32(model: &Gpt, data: &TrainData, config: &RunConfig, step: u64) -> Measurement {
     let started = Instant::now();
     let batch = config.train().eval_batch();
     let val = score(model, &data.valid, batch);

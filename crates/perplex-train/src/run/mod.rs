@@ -89,11 +89,14 @@ fn measure_baselines(
 ) -> Result<BaselineRecord, TrainError> {
     let vocab_size = data.tokenizer.vocab_size();
     let started = Instant::now();
-    let initial = evaluate(
-        &trainer.eval_model(),
-        &data.valid,
-        config.train().eval_batch(),
-    );
+    // In f32 whatever `train.precision` trains with, as every evaluation of the run.
+    let initial = perplex_model::with_precision(perplex_model::Precision::Fp32, || {
+        evaluate(
+            &trainer.eval_model(),
+            &data.valid,
+            config.train().eval_batch(),
+        )
+    });
     Ok(BaselineRecord {
         step: 0,
         vocab_size,
