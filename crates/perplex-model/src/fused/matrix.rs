@@ -99,19 +99,13 @@ unsafe fn gemm_into(
         !accumulate || scale == 1.0,
         "accumulating products take no scale"
     );
+    // bf16 takes the pool's products (the layers'); attention's small per-head products
+    // (`Threads::One`) stay f32, which measured faster than padding them into tiles.
     #[cfg(target_arch = "x86_64")]
     if crate::precision() == crate::Precision::Bf16 && threads == Threads::Pool {
         // SAFETY: the caller's promises, as for gemm below; bf16 is set only with AMX granted.
         unsafe {
-            super::amx::matmul_bf16(
-                [m, k, n],
-                scale,
-                (dst, d),
-                (lhs, l),
-                (rhs, r),
-                accumulate,
-                threads,
-            )
+            super::amx::matmul_bf16([m, k, n], scale, (dst, d), (lhs, l), (rhs, r), accumulate)
         };
         return;
     }

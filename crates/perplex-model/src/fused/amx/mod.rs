@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use super::layout::{Strided, Threads};
+use super::layout::Strided;
 use pack::{pack_columns, pack_rows, write_block};
 
 mod pack;
@@ -81,7 +81,8 @@ unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
 /// `dst ← scale · lhs · rhs`, or `dst ← dst + lhs · rhs` when `accumulate`, with both inputs
-/// rounded to bf16 and f32 accumulation. [`available`] must have returned true.
+/// rounded to bf16 and f32 accumulation, on the whole rayon pool. [`available`] must have
+/// returned true.
 ///
 /// # Safety
 /// As for `gemm_into`: `dst` valid for the `m × n` matrix `d`, not overlapping the inputs,
@@ -94,7 +95,6 @@ pub(crate) unsafe fn matmul_bf16(
     (lhs, l): (&[f32], Strided),
     (rhs, r): (&[f32], Strided),
     accumulate: bool,
-    threads: Threads,
 ) {
     if packing_cost([n, k, m], r.t(), l.t(), d.t()) < packing_cost([m, k, n], l, r, d) {
         // dstᵀ = rhsᵀ · lhsᵀ reads its inputs along contiguous memory where this does not.
@@ -107,7 +107,6 @@ pub(crate) unsafe fn matmul_bf16(
                 (rhs, r.t()),
                 (lhs, l.t()),
                 accumulate,
-                threads,
             )
         };
     }
@@ -145,14 +144,8 @@ pub(crate) unsafe fn matmul_bf16(
         m_groups.div_ceil(TASK_GROUPS_M),
         n_groups.div_ceil(TASK_GROUPS_N),
     );
-    let parallel = threads == Threads::Pool;
-    if parallel {
-        a.par_chunks_mut(group).enumerate().for_each(pack_a);
-        b.par_chunks_mut(group).enumerate().for_each(pack_b);
-    } else {
-        a.chunks_mut(group).enumerate().for_each(pack_a);
-        b.chunks_mut(group).enumerate().for_each(pack_b);
-    }
+    a.par_chunks_mut(group).enumerate().for_each(pack_a);
+    b.par_chunks_mut(group).enumerate().for_each(pack_b);
     let out = SharedOut(dst);
     let task = |t: usize| {
         let (tm, tn) = (t / tasks_n, t % tasks_n);
@@ -179,11 +172,7 @@ pub(crate) unsafe fn matmul_bf16(
             }
         }
     };
-    if parallel {
-        (0..tasks_m * tasks_n).into_par_iter().for_each(task);
-    } else {
-        (0..tasks_m * tasks_n).for_each(task);
-    }
+    (0..tasks_m * tasks_n).into_par_iter().for_each(task);
 }
 
 /// A rough cost of packing both inputs and writing the output, in element-times: reading

@@ -17,7 +17,7 @@ fn bf16_rounds_to_nearest_even_and_keeps_nan() {
     assert!(f32::from_bits(u32::from(to_bf16(f32::NAN)) << 16).is_nan());
 }
 
-/// Every shape, layout, scale and threading the kernels use agrees with an f64 product
+/// Every shape, layout and scale the kernels use agrees with an f64 product
 /// of the bf16-rounded inputs to f32 rounding; needs a CPU with AMX (elsewhere it checks
 /// that bf16 is refused).
 #[test]
@@ -53,11 +53,6 @@ fn products_match_the_rounded_inputs_product() {
             .flat_map(|l| layouts(5, k, n).map(|r| (l, r)));
         for (case, (l, r)) in pairs.enumerate() {
             let accumulate = case % 2 == 1;
-            let threads = if case % 3 == 0 {
-                Threads::One
-            } else {
-                Threads::Pool
-            };
             let lhs: Vec<f32> = (0..2 * m * k + 3).map(value).collect();
             let rhs: Vec<f32> = (0..2 * k * n + 5).map(|i| value(i + 11)).collect();
             let at =
@@ -80,7 +75,6 @@ fn products_match_the_rounded_inputs_product() {
                     (&lhs, l),
                     (&rhs, r),
                     accumulate,
-                    threads,
                 );
             }
             for i in 0..m {
