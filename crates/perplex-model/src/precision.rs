@@ -7,6 +7,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use burn::backend::DispatchDevice;
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 /// The inputs' number format of every matrix product the CPU kernels run.
@@ -48,11 +50,20 @@ pub enum PrecisionError {
 
 static BF16: AtomicBool = AtomicBool::new(false);
 
-/// Sets the format of every product from now on, in every thread; refuses bf16 where AMX
-/// is unavailable.
-pub fn set_precision(precision: Precision) -> Result<(), PrecisionError> {
-    if precision == Precision::Bf16 && !amx_available() {
-        return Err(PrecisionError::NoAmx);
+/// Sets the format of every product from now on, in every thread, for a model on `device`;
+/// refuses bf16 off the CPU backend and where AMX is unavailable.
+pub fn set_precision(precision: Precision, device: &Device) -> Result<(), PrecisionError> {
+    if precision == Precision::Bf16 {
+        let on_cpu = matches!(
+            device.clone().without_autodiff().as_dispatch(),
+            DispatchDevice::Flex(_)
+        );
+        if !on_cpu {
+            return Err(PrecisionError::CpuOnly);
+        }
+        if !amx_available() {
+            return Err(PrecisionError::NoAmx);
+        }
     }
     BF16.store(precision == Precision::Bf16, Ordering::Relaxed);
     Ok(())
@@ -102,7 +113,11 @@ mod tests {
             assert_eq!(amx_available(), listed);
         }
         if !amx_available() {
-            assert_eq!(set_precision(Precision::Bf16), Err(PrecisionError::NoAmx));
+            let cpu = Device::flex();
+            assert_eq!(
+                set_precision(Precision::Bf16, &cpu),
+                Err(PrecisionError::NoAmx)
+            );
             assert_eq!(precision(), Precision::Fp32);
         }
         assert_eq!(with_precision(Precision::Fp32, precision), Precision::Fp32);

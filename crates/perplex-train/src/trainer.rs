@@ -117,11 +117,7 @@ impl Trainer {
         // Process-wide: every compute thread flushes subnormals, or none does; every product
         // runs in the configured format.
         perplex_model::denormals::flush_denormals(t.flush_denormals);
-        let on_cpu = matches!(device.as_dispatch(), burn::backend::DispatchDevice::Flex(_));
-        if t.precision == perplex_model::Precision::Bf16 && !on_cpu {
-            return Err(perplex_model::PrecisionError::CpuOnly.into());
-        }
-        perplex_model::set_precision(t.precision)?;
+        perplex_model::set_precision(t.precision, device)?;
         let device = device.clone().autodiff();
         let model = model.fork(&device);
         Ok(Self {

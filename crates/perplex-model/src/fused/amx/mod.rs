@@ -54,18 +54,18 @@ pub fn available() -> bool {
 
 #[cfg(target_os = "linux")]
 fn request_tile_state() -> bool {
-    const ARCH_REQ_XCOMP_PERM: u64 = 0x1023;
-    const XFEATURE_XTILEDATA: u64 = 18;
-    const SYS_ARCH_PRCTL: u64 = 158;
-    let ret: i64;
+    // From Linux's asm/prctl.h and the XSAVE feature numbers (not in the libc crate).
+    const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+    const XFEATURE_XTILEDATA: libc::c_long = 18;
     // SAFETY: arch_prctl with this request only asks the kernel to enable a state component
     // for the process; it reads and writes no memory of ours.
     unsafe {
-        asm!("syscall", inlateout("rax") SYS_ARCH_PRCTL as i64 => ret,
-             in("rdi") ARCH_REQ_XCOMP_PERM, in("rsi") XFEATURE_XTILEDATA,
-             lateout("rcx") _, lateout("r11") _, options(nostack));
+        libc::syscall(
+            libc::SYS_arch_prctl,
+            ARCH_REQ_XCOMP_PERM,
+            XFEATURE_XTILEDATA,
+        ) == 0
     }
-    ret == 0
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -200,9 +200,8 @@ impl Scratch {
         }
         Scratch(values, len)
     }
-}
 
-impl Scratch {
+    /// The `len` values asked for.
     fn values(&mut self) -> &mut [u32] {
         &mut self.0[..self.1]
     }
@@ -210,16 +209,10 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let values = std::mem::take(&mut self.0);
-        // Keep the larger of this and whatever a nested product left.
-        let other = SCRATCH.take();
-        SCRATCH.set(if other.capacity() > values.capacity() {
-            other
-        } else {
-            values
-        });
+        SCRATCH.set(std::mem::take(&mut self.0));
     }
 }
+
 /// The tile configuration of the calling thread, released when dropped: eight tiles of 16
 /// rows × 64 bytes (tmm0–3 the f32 accumulators, tmm4–5 two A tiles, tmm6–7 two B tiles).
 struct Tiles;

@@ -15,11 +15,30 @@ fn bf16_rounds_to_nearest_even_and_keeps_nan() {
     assert_eq!(to_bf16(1.0 + 2f32.powi(-8)), 0x3f80);
     assert_eq!(to_bf16(1.0 + 3.0 * 2f32.powi(-8)), 0x3f82);
     assert!(f32::from_bits(u32::from(to_bf16(f32::NAN)) << 16).is_nan());
+    // The same bits as the `half` crate's conversion over a spread of every sign, exponent
+    // and mantissa (subnormals, infinities and ties included); NaNs stay NaNs.
+    let specials = [
+        0x0000_8000,
+        0x0001_8000,
+        0x7f7f_ffff,
+        0x7f80_0000,
+        0x3f80_8000,
+        0x3f81_8000,
+    ];
+    for bits in (0..=u32::MAX).step_by(65_521).chain(specials) {
+        let x = f32::from_bits(bits);
+        let want = half::bf16::from_f32(x);
+        if x.is_nan() {
+            assert!(want.is_nan() && f32::from_bits(u32::from(to_bf16(x)) << 16).is_nan());
+        } else {
+            assert_eq!(to_bf16(x), want.to_bits(), "{bits:#010x}");
+        }
+    }
 }
 
 /// Every shape, layout and scale the kernels use agrees with an f64 product
-/// of the bf16-rounded inputs to f32 rounding; needs a CPU with AMX (elsewhere it checks
-/// that bf16 is refused).
+/// of the bf16-rounded inputs to f32 rounding; needs a CPU with AMX (elsewhere
+/// `precision.rs` checks that bf16 is refused).
 #[test]
 fn products_match_the_rounded_inputs_product() {
     if !available() {
