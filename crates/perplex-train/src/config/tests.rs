@@ -167,6 +167,19 @@ fn every_shipped_config_loads() {
     }
     let best = RunConfig::load(&configs.join("ptb-best.toml"), &[]).unwrap();
     assert_eq!((best.model().ctx, best.train().max_steps), (128, 9500));
+    // The AMX recipe is ptb-best's with bf16 products and a longer schedule, nothing else.
+    let amx = RunConfig::load(&configs.join("ptb-best-bf16.toml"), &[]).unwrap();
+    assert_eq!(amx.train().precision, perplex_model::Precision::Bf16);
+    assert_eq!(amx.train().max_steps, 11_500);
+    let same_otherwise = RunConfig::load(
+        &configs.join("ptb-best.toml"),
+        &[
+            "train.precision=bf16".into(),
+            "train.max_steps=11500".into(),
+        ],
+    )
+    .unwrap();
+    assert_eq!(amx, same_otherwise);
 }
 
 /// `precision` is optional (f32, not written back); bf16 round-trips; anything else is
