@@ -167,15 +167,18 @@ fn every_shipped_config_loads() {
     }
     let best = RunConfig::load(&configs.join("ptb-best.toml"), &[]).unwrap();
     assert_eq!((best.model().ctx, best.train().max_steps), (128, 9500));
-    // The AMX recipe is ptb-best's with bf16 products and a longer schedule, nothing else.
+    // The AMX recipe is ptb-best's with bf16 products, a longer schedule and more weight
+    // decay, nothing else.
     let amx = RunConfig::load(&configs.join("ptb-best-bf16.toml"), &[]).unwrap();
     assert_eq!(amx.train().precision, perplex_model::Precision::Bf16);
-    assert_eq!(amx.train().max_steps, 11_500);
+    assert_eq!(amx.train().max_steps, 12_500);
+    assert_eq!(amx.train().weight_decay, 0.6);
     let same_otherwise = RunConfig::load(
         &configs.join("ptb-best.toml"),
         &[
             "train.precision=bf16".into(),
-            "train.max_steps=11500".into(),
+            "train.max_steps=12500".into(),
+            "train.weight_decay=0.6".into(),
         ],
     )
     .unwrap();
