@@ -8,9 +8,9 @@
 //! curve, and `drift` how far the forecast moved with the last third of the evaluations (a
 //! curve that is still bending moves it). A cosine schedule that
 //! anneals to a low floor lowers the loss of the last steps below the power law, so the
-//! forecast tends to err high there; a curve that flattens in its last third faster than
-//! the power law (as on the long PTB recipe, `ptb-best-bf16.toml`) makes it err low. The
-//! README states how far, both ways, on PTB.
+//! forecast tends to err high there; a curve that flattens late, faster than the power law
+//! fitted so far predicts (as on the long PTB recipe, `ptb-best-bf16.toml`), makes it err
+//! low. The README states how far, both ways, on PTB.
 //!
 //! No forecast is made where it would be a guess: too few evaluations, a curve that is not
 //! falling, a fit that misses its points, or a run whose state is a rise. [`NoForecast`]
