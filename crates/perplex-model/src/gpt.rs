@@ -7,7 +7,7 @@ use burn::nn::{
 use burn::tensor::{Device, Distribution, Int, Tensor};
 
 use crate::fused::{LAYER_NORM_EPSILON, dropout, layer_norm, linear};
-use crate::{Block, GptConfig, token_nll};
+use crate::{Block, GptConfig, mean_token_nll, token_nll};
 
 /// A GPT-style decoder whose output projection is its token embedding, transposed.
 #[derive(Module, Debug)]
@@ -135,6 +135,13 @@ impl Gpt {
     /// Per-token negative log-likelihood in nats, `[batch, seq]`, of `targets` given `tokens`.
     pub fn nll(&self, tokens: Tensor<2, Int>, targets: Tensor<2, Int>) -> Tensor<2> {
         token_nll(self.forward(tokens), targets)
+    }
+
+    /// The training loss: the mean negative log-likelihood per token of `targets` given
+    /// `tokens`, nats, `[1]`. The same number as `nll(..).mean()`, with its gradient computed
+    /// alongside it on the CPU ([`mean_token_nll`]).
+    pub fn loss(&self, tokens: Tensor<2, Int>, targets: Tensor<2, Int>) -> Tensor<1> {
+        mean_token_nll(self.forward(tokens), targets)
     }
 
     /// The device the parameters live on.

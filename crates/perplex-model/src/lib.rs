@@ -24,7 +24,7 @@ pub use attention::CausalSelfAttention;
 pub use block::{Block, Mlp};
 pub use config::{GptConfig, MemoryEstimate, ShapeError};
 pub use fused::matrix::record_products;
-pub use fused::{dense_f32, token_nll, token_nll_and_rank};
+pub use fused::{dense_f32, mean_token_nll, token_nll, token_nll_and_rank};
 pub use gpt::Gpt;
 pub use precision::{
     Precision, PrecisionError, amx_available, precision, set_precision, with_precision,

@@ -152,7 +152,7 @@ impl Trainer {
         self.device.seed(step_seed(self.seed, self.step));
         let batch = self.sampler.next_batch(train);
         let (inputs, targets) = batch_tensors(&batch, &self.model().device());
-        let loss = self.model().nll(inputs, targets).mean();
+        let loss = self.model().loss(inputs, targets);
         #[cfg(test)]
         let loss = poison::apply(self.step + 1, loss);
         let grads = GradientsParams::from_grads(loss.backward(), self.model());

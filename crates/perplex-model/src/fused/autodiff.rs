@@ -14,6 +14,7 @@ use super::attention::{self, AttentionState};
 use super::flex::{self, DropoutMask, NllState};
 use super::layer_norm::{self, LayerNormState};
 use super::linear::{self, LinearState};
+use super::loss;
 use super::{FusedOps, LAYER_NORM_EPSILON};
 
 /// Consumes the gradient of an op's output: returns it with the op's state and the ids of
@@ -62,6 +63,21 @@ impl Backward<Flex, 1> for NllBackward {
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         unary_backward(ops, grads, flex::nll_backward);
+    }
+}
+
+/// Backward of [`FusedOps::fused_mean_nll`]; keeps the gradient of the logits, computed by
+/// the forward pass (`loss.rs`).
+#[derive(Debug)]
+struct MeanNllBackward;
+
+impl Backward<Flex, 1> for MeanNllBackward {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        unary_backward(ops, grads, |gradient, grad| {
+            loss::mean_nll_backward(gradient, grad)
+        });
     }
 }
 
@@ -197,6 +213,23 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         record::<C, _, _>(NllBackward, [logits], |[logits]| {
             flex::nll_forward(logits, &targets)
         })
+    }
+
+    fn fused_mean_nll(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {
+        // Not `record`: the gradient is worth computing only when the logits are tracked.
+        let nodes = [logits.node()];
+        let logits = logits.into_primitive();
+        match MeanNllBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (gradient, mean) = loss::mean_nll_and_gradient(logits, &targets);
+                prep.finish(gradient, mean)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(loss::mean_nll(logits, &targets)),
+        }
     }
 
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {

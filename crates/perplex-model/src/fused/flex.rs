@@ -38,7 +38,7 @@ pub(super) fn values(t: &FlexTensor) -> &[f32] {
 }
 
 /// The elements of a dense tensor, writable: in place when unshared, on a copy otherwise.
-fn values_mut(t: &mut FlexTensor) -> &mut [f32] {
+pub(super) fn values_mut(t: &mut FlexTensor) -> &mut [f32] {
     t.storage_mut::<f32>()
 }
 
@@ -62,7 +62,7 @@ pub(super) fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
 }
 
 /// Target ids of a `[rows]` integer tensor, checked against the vocabulary size.
-fn target_ids(targets: &FlexTensor, vocab: usize) -> Vec<u32> {
+pub(super) fn target_ids(targets: &FlexTensor, vocab: usize) -> Vec<u32> {
     fn checked<T: Copy + Into<i64>>(ids: Option<&[T]>, vocab: usize) -> Vec<u32> {
         let ids = ids.expect("contiguous targets");
         ids.iter()

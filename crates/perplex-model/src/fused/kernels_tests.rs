@@ -113,3 +113,30 @@ fn dropout_keeps_the_expected_share_and_is_its_own_backward() {
     dropout_forward(&mut other, 0, 54_321, drop_below, 1.0 / 0.9);
     assert_ne!(x, other);
 }
+
+#[test]
+fn the_gradient_row_gives_the_forward_rows_nll_and_the_softmax_minus_onehot() {
+    // 1,003 elements: 62 full lanes and a tail of 11, both paths of the in-place sum.
+    let row: Vec<f32> = (0..1_003)
+        .map(|i| ((i * 53 % 97) as f32 - 48.0) / 5.0)
+        .collect();
+    let (target, scale) = (417, 0.25f32);
+    let (max, sum) = nll_forward_row(&row);
+    let want_nll = max + sum.ln() - row[target];
+    let mut gradient = row.clone();
+    let nll = nll_gradient_row(&mut gradient, target, scale);
+    assert_eq!(
+        nll.to_bits(),
+        want_nll.to_bits(),
+        "the same bits as the forward row"
+    );
+    let lse = f64::from(max) + f64::from(sum).ln();
+    for (j, (&g, &x)) in gradient.iter().zip(&row).enumerate() {
+        let softmax = (f64::from(x) - lse).exp();
+        let want = f64::from(scale) * (softmax - f64::from(u8::from(j == target)));
+        assert!(
+            (f64::from(g) - want).abs() < 1e-7,
+            "element {j}: {g} vs {want}"
+        );
+    }
+}

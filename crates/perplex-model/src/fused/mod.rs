@@ -19,6 +19,8 @@
 //! - [`residual_add`]: the residual stream's sums in one parallel pass.
 //! - [`linear`]: one `gemm` per product with no zero-fill first, the bias folded into the
 //!   forward product (`linear.rs`).
+//! - [`mean_token_nll`]: the training loss, its gradient written in the same pass over each
+//!   row of logits while the row is in cache (`loss.rs`).
 //! - [`token_nll_and_rank`]: an evaluation's NLL and top-1/top-5 count in one read of the logits.
 //! - `amx`: every pool-wide product with bf16 inputs on Intel's AMX tiles, when
 //!   [`crate::set_precision`] asks for bf16 (`train.precision`).
@@ -36,6 +38,7 @@ mod kernels;
 mod layer_norm;
 mod layout;
 mod linear;
+mod loss;
 pub(crate) mod matrix;
 
 pub use flex::dense as dense_f32;
@@ -61,6 +64,8 @@ pub const LAYER_NORM_EPSILON: f64 = 1e-5;
 pub trait FusedOps: Backend {
     /// `[rows, vocab]` logits and `[rows]` target ids → `[rows]` negative log-likelihood, nats.
     fn fused_nll(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self>;
+    /// `[rows, vocab]` logits and `[rows]` target ids → `[1]`: the mean NLL per token, nats.
+    fn fused_mean_nll(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self>;
     /// `[rows, vocab]` logits and `[rows]` targets → `[rows, 2]`: each row's NLL (nats) and
     /// its count of logits above the target's (as a float), for evaluation (no gradient).
     fn fused_nll_rank(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self>;
@@ -92,6 +97,10 @@ pub trait FusedOps: Backend {
 impl FusedOps for Flex {
     fn fused_nll(logits: FlexTensor, targets: FlexTensor) -> FlexTensor {
         flex::nll_forward(logits, &targets).1
+    }
+
+    fn fused_mean_nll(logits: FlexTensor, targets: FlexTensor) -> FlexTensor {
+        loss::mean_nll(logits, &targets)
     }
 
     fn fused_nll_rank(logits: FlexTensor, targets: FlexTensor) -> FlexTensor {
@@ -148,6 +157,23 @@ pub fn token_nll(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<2> {
         targets.reshape([batch * seq]).into_dispatch(),
     );
     Tensor::<1>::from_dispatch(nll).reshape([batch, seq])
+}
+
+/// The mean of [`token_nll`] over every token, nats: a training step's loss,
+/// `[batch, seq, vocab]`, `[batch, seq]` → `[1]`.
+///
+/// On the CPU its gradient is computed with its value, in one pass over the logits
+/// (`loss.rs`): prefer it to `token_nll(..).mean()` wherever the mean is what is
+/// differentiated.
+pub fn mean_token_nll(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
+    if !fused_on(&logits) {
+        return composed_token_nll(logits, targets).mean();
+    }
+    let [batch, seq, vocab] = logits.dims();
+    Tensor::from_dispatch(<Dispatch as FusedOps>::fused_mean_nll(
+        logits.reshape([batch * seq, vocab]).into_dispatch(),
+        targets.reshape([batch * seq]).into_dispatch(),
+    ))
 }
 
 /// [`token_nll`] from Burn's own ops: log-softmax, then a gather.

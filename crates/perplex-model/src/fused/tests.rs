@@ -366,3 +366,59 @@ fn residual_add_sums_and_passes_the_gradient_to_both_sides() {
     let twice = values(weights * 2.0);
     assert_close(&values(b.grad(&grads).unwrap()), &twice, 1e-6, "∂/∂b");
 }
+
+/// The training loss against Burn's own mean of log-softmax and gather: its value, its
+/// gradient under `loss.backward()` (incoming 1: the stored gradient as it is) and under a
+/// scaled loss (incoming ≠ 1: the stored gradient scaled).
+#[test]
+fn the_fused_mean_nll_and_its_gradient_match_the_composed_mean() {
+    let _rng = crate::device_rng_lock();
+    let device = Device::flex().autodiff();
+    device.seed(11);
+    let (batch, seq, vocab) = (2, 7, 1_003);
+    let ids: Vec<i64> = (0..(batch * seq) as i64)
+        .map(|i| i * 131 % vocab as i64)
+        .collect();
+    let targets = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, seq]), &device);
+    let raw = random([batch, seq, vocab], 3.0, &device);
+    for factor in [1.0f32, -2.5] {
+        let logits = Tensor::<3>::from_data(raw.to_data(), &device).require_grad();
+        let fused = mean_token_nll(logits.clone(), targets.clone());
+        let composed = composed_token_nll(logits.clone(), targets.clone()).mean();
+        assert_close(
+            &values(fused.clone()),
+            &values(composed.clone()),
+            1e-5,
+            "mean nll",
+        );
+        let grad_fused = logits.grad(&(fused * factor).backward()).unwrap();
+        let grad_composed = logits.grad(&(composed * factor).backward()).unwrap();
+        assert_close(
+            &values(grad_fused),
+            &values(grad_composed),
+            1e-7,
+            &format!("∂(mean · {factor})/∂logits"),
+        );
+    }
+}
+
+/// Without autodiff (and on untracked logits) the mean is the mean of the per-token op's
+/// figures, and a NaN logit makes it NaN, so the trainer's non-finite check still sees it.
+#[test]
+fn the_fused_mean_nll_is_the_mean_of_the_per_token_nll() {
+    let _rng = crate::device_rng_lock();
+    let device = Device::flex();
+    device.seed(12);
+    let logits = random([3, 5, 400], 2.0, &device);
+    let ids: Vec<i64> = (0..15).map(|i| i * 26 % 400).collect();
+    let targets = Tensor::<2, Int>::from_data(TensorData::new(ids, [3, 5]), &device);
+    let per_token = values(token_nll(logits.clone(), targets.clone()));
+    let want = per_token.iter().map(|&v| f64::from(v)).sum::<f64>() / 15.0;
+    let got = values(mean_token_nll(logits.clone(), targets.clone()))[0];
+    assert_eq!(got, want as f32);
+
+    let mut raw = values(logits);
+    raw[401] = f32::NAN;
+    let poisoned = Tensor::<3>::from_data(TensorData::new(raw, [3, 5, 400]), &device);
+    assert!(values(mean_token_nll(poisoned, targets))[0].is_nan());
+}
