@@ -193,39 +193,24 @@ multiversion! {
 
 multiversion! {
     /// The training loss of one row and its gradient in one visit: returns the row's NLL of
-    /// `target` (nats; the same bits as [`nll_forward_row`]'s `max + ln(sum) − row[target]`)
-    /// and overwrites the row with `scale · (softmax − onehot(target))`.
+    /// `target` (nats) and overwrites the row with `scale · (softmax − onehot(target))`, both
+    /// the same bits as [`nll_forward_row`] followed by [`nll_backward_row`] give.
     ///
-    /// Only the first read (the maximum) comes from memory; the row (40 KB at a 10,000-word
-    /// vocabulary) then stays in the core's cache for the exponentials, stored in place and
-    /// summed in [`sum_of`]'s order, and for the scaling. The separate forward and backward
-    /// rows each read the row from memory and each take its exponentials.
+    /// Only the first read (the maximum) comes from memory: the row (40 KB at a 10,000-word
+    /// vocabulary) then stays in the core's cache for the sum and for the gradient, where the
+    /// separate forward and backward rows each read it from memory. (Storing `e^(x − max)` in
+    /// the sum's pass would save the second exponential, but `e^(x − max) / Σ` is not
+    /// `e^(x − logsumexp)` to the last bit, and every recorded run would move.)
     pub(crate) fn nll_gradient_row(row: &mut [f32], target: usize, scale: f32) -> f32 {
         let max = max_of(row);
-        let target_logit = row[target];
-        let mut sums = [0.0f32; LANES];
-        let mut chunks = row.chunks_exact_mut(LANES);
-        for chunk in &mut chunks {
-            for (s, x) in sums.iter_mut().zip(chunk) {
-                *x = exp(*x - max);
-                *s += *x;
-            }
-        }
-        let tail: f32 = chunks
-            .into_remainder()
-            .iter_mut()
-            .map(|x| {
-                *x = exp(*x - max);
-                *x
-            })
-            .sum();
-        let sum = tail + sums.iter().sum::<f32>();
-        let factor = scale / sum;
+        let sum = sum_of(row, |x| exp(x - max));
+        let logsumexp = max + sum.ln();
+        let nll = logsumexp - row[target];
         for x in row.iter_mut() {
-            *x *= factor;
+            *x = scale * exp(*x - logsumexp);
         }
         row[target] -= scale;
-        max + sum.ln() - target_logit
+        nll
     }
 }
 

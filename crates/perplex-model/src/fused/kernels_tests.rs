@@ -115,7 +115,7 @@ fn dropout_keeps_the_expected_share_and_is_its_own_backward() {
 }
 
 #[test]
-fn the_gradient_row_gives_the_forward_rows_nll_and_the_softmax_minus_onehot() {
+fn the_gradient_row_gives_the_forward_and_backward_rows_bits_and_the_softmax_minus_onehot() {
     // 1,003 elements: 62 full lanes and a tail of 11, both paths of the in-place sum.
     let row: Vec<f32> = (0..1_003)
         .map(|i| ((i * 53 % 97) as f32 - 48.0) / 5.0)
@@ -130,6 +130,11 @@ fn the_gradient_row_gives_the_forward_rows_nll_and_the_softmax_minus_onehot() {
         want_nll.to_bits(),
         "the same bits as the forward row"
     );
+    let mut backward = row.clone();
+    nll_backward_row(&mut backward, max + sum.ln(), scale);
+    backward[target] -= scale;
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&gradient), bits(&backward), "the backward row's bits");
     let lse = f64::from(max) + f64::from(sum).ln();
     for (j, (&g, &x)) in gradient.iter().zip(&row).enumerate() {
         let softmax = (f64::from(x) - lse).exp();

@@ -3,14 +3,16 @@
 //!
 //! A training step differentiates the mean NLL and nothing else, so the gradient with respect
 //! to the logits, `(softmax − onehot) / rows`, is known when the loss is: each row is read from
-//! memory once, its exponentials taken once, and the gradient written over it while it is still
-//! in cache ([`kernels::nll_gradient_row`]). The per-token op (`flex::nll_forward` and
-//! `flex::nll_backward`) reads every row twice and takes every exponential twice, once each
-//! way; at ptb-small's shape the two were 5% of a step's CPU samples (`perf`, Intel Xeon).
-//! The backward step only scales the stored gradient when the loss's incoming gradient is not
-//! 1, which `loss.backward()` never gives.
+//! memory once and the gradient written over it while it is still in cache
+//! ([`kernels::nll_gradient_row`]). The per-token op (`flex::nll_forward`, then
+//! `flex::nll_backward` under Burn's mean) reads every row from memory twice, once each way.
+//! The gradient has the same bits as theirs (`same_bits_as_the_per_token_op_under_a_mean`
+//! tests it), so training runs exactly as before. The backward step only scales the stored
+//! gradient when the loss's incoming gradient is not 1, which `loss.backward()` never gives.
 
+use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
+use burn::backend::ops::FloatTensorOps;
 use burn::tensor::Shape;
 use rayon::prelude::*;
 
@@ -20,11 +22,10 @@ use super::kernels;
 /// Elements per rayon task when the stored gradient is scaled.
 const CHUNK: usize = 1 << 14;
 
-/// `[rows, vocab]` logits and `[rows]` targets → `[1]`: the mean NLL per token, nats, summed
-/// in `f64` in row order (so the figure does not depend on the thread count). No gradient.
+/// `[rows, vocab]` logits and `[rows]` targets → `[1]`: the mean NLL per token, nats. No
+/// gradient.
 pub(super) fn mean_nll(logits: FlexTensor, targets: &FlexTensor) -> FlexTensor {
-    let (_, nll) = nll_forward(logits, targets);
-    mean_of(values(&nll))
+    Flex::float_mean(nll_forward(logits, targets).1)
 }
 
 /// [`mean_nll`], and `∂(mean NLL)/∂logits` written over the logits' buffer (a copy when
@@ -37,7 +38,8 @@ pub(super) fn mean_nll_and_gradient(
     let [rows, vocab] = logits.layout().shape().dims::<2>();
     let targets = target_ids(targets, vocab);
     assert_eq!(targets.len(), rows, "one target per row of logits");
-    let scale = 1.0 / rows as f32;
+    // As Burn's mean scales its incoming gradient: `1/rows` in f64, then to f32.
+    let scale = (1.0 / rows as f64) as f32;
     let mut nll = vec![0.0f32; rows];
     values_mut(&mut logits)
         .par_chunks_mut(vocab)
@@ -46,7 +48,7 @@ pub(super) fn mean_nll_and_gradient(
         .for_each(|((row, nll), &target)| {
             *nll = kernels::nll_gradient_row(row, target as usize, scale);
         });
-    (logits, mean_of(&nll))
+    (logits, Flex::float_mean(tensor(nll, Shape::new([rows]))))
 }
 
 /// The gradient of the logits for an incoming gradient `grad` (`[1]`) of the mean: the stored
@@ -60,11 +62,4 @@ pub(super) fn mean_nll_backward(mut gradient: FlexTensor, grad: FlexTensor) -> F
             .for_each(|piece| piece.iter_mut().for_each(|x| *x *= g));
     }
     gradient
-}
-
-/// `[1]`: the mean of `nll`, summed in `f64` (NaN when there is none).
-fn mean_of(nll: &[f32]) -> FlexTensor {
-    let sum: f64 = nll.iter().map(|&v| f64::from(v)).sum();
-    let mean = (sum / nll.len() as f64) as f32;
-    tensor(vec![mean], Shape::new([1]))
 }
