@@ -12,7 +12,7 @@ use super::kernels;
 
 /// Elements per rayon task in the element-wise kernels: large enough to amortise the task,
 /// small enough to balance two to sixteen threads.
-const CHUNK: usize = 1 << 14;
+pub(super) const CHUNK: usize = 1 << 14;
 
 /// `t` as a dense, zero-offset `f32` tensor. Shares `t`'s storage when it already is one (so
 /// [`FlexTensor::storage_mut`] writes in place when nothing else holds it), copies otherwise.

@@ -16,11 +16,8 @@ use burn::backend::ops::FloatTensorOps;
 use burn::tensor::Shape;
 use rayon::prelude::*;
 
-use super::flex::{dense, nll_forward, target_ids, tensor, values, values_mut};
+use super::flex::{CHUNK, dense, nll_forward, target_ids, tensor, values, values_mut};
 use super::kernels;
-
-/// Elements per rayon task when the stored gradient is scaled.
-const CHUNK: usize = 1 << 14;
 
 /// `[rows, vocab]` logits and `[rows]` targets → `[1]`: the mean NLL per token, nats. No
 /// gradient.
