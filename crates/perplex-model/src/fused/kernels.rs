@@ -206,20 +206,25 @@ multiversion! {
         let sum = sum_of(row, |x| exp(x - max));
         let logsumexp = max + sum.ln();
         let nll = logsumexp - row[target];
-        for x in row.iter_mut() {
-            *x = scale * exp(*x - logsumexp);
-        }
+        scaled_softmax(row, logsumexp, scale);
         row[target] -= scale;
         nll
+    }
+}
+
+/// `row ← scale · e^(row − logsumexp)`: the one place the cross-entropy's gradient is written,
+/// so [`nll_backward_row`] and [`nll_gradient_row`] give the same bits.
+#[inline(always)]
+fn scaled_softmax(row: &mut [f32], logsumexp: f32, scale: f32) {
+    for x in row.iter_mut() {
+        *x = scale * exp(*x - logsumexp);
     }
 }
 
 multiversion! {
     /// Overwrites a row of logits with `scale · softmax`, given the row's `logsumexp`.
     pub(crate) fn nll_backward_row(row: &mut [f32], logsumexp: f32, scale: f32) {
-        for x in row.iter_mut() {
-            *x = scale * exp(*x - logsumexp);
-        }
+        scaled_softmax(row, logsumexp, scale);
     }
 }
 
