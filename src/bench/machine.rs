@@ -59,6 +59,7 @@ fn simd() -> &'static str {
 pub struct CoreMeter {
     wall: Instant,
     cpu: Option<f64>,
+    waited: f64,
 }
 
 impl CoreMeter {
@@ -67,14 +68,18 @@ impl CoreMeter {
         Self {
             wall: Instant::now(),
             cpu: process_cpu_seconds(),
+            waited: perplex_model::waiting_seconds(),
         }
     }
 
-    /// Average busy cores since [`CoreMeter::start`]: CPU seconds over wall seconds (`None`
-    /// where the OS does not say).
+    /// Average busy cores since [`CoreMeter::start`]: CPU seconds over wall seconds, less the
+    /// seconds workers spent spinning while they waited for a step's next op
+    /// ([`perplex_model::waiting_seconds`]), which the OS counts as CPU time (`None` where
+    /// the OS does not say).
     pub fn cores_busy(&self) -> Option<f64> {
         let wall = self.wall.elapsed().as_secs_f64();
-        let cpu = process_cpu_seconds()? - self.cpu?;
+        let waited = perplex_model::waiting_seconds() - self.waited;
+        let cpu = process_cpu_seconds()? - self.cpu? - waited;
         (wall > 0.0).then_some(cpu / wall)
     }
 }

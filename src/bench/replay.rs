@@ -2,8 +2,9 @@
 //! around them, and so how much of a step is matrix work and how much everything else.
 //!
 //! On the CPU the products run exactly as the model's fused kernels run them (`gemm` over the
-//! pool, attention's small products one task each), with operands and outputs allocated
-//! once; on other devices through Burn's matmul.
+//! pool, attention's small products one task each, from the pool's first worker as a step
+//! runs: `perplex_model::on_cpu_worker`), with operands and outputs allocated once; on other
+//! devices through Burn's matmul.
 
 use std::time::Instant;
 
@@ -47,7 +48,11 @@ pub fn time_products(products: &[StepProduct], device: &Device, passes: usize) -
     let timed: Vec<TimedProduct> = products
         .iter()
         .map(|product| {
-            let seconds = median(&time_passes(product, &device, passes.max(1)));
+            // Where a step's products run: on the CPU, from the pool's first worker.
+            let times = perplex_model::on_cpu_worker(&device, || {
+                time_passes(product, &device, passes.max(1))
+            });
+            let seconds = median(&times);
             TimedProduct {
                 gflops: product.flops() / seconds / 1e9,
                 product: product.clone(),

@@ -19,6 +19,7 @@ mod gpt;
 mod init;
 mod precision;
 mod products;
+mod worker;
 
 pub use attention::CausalSelfAttention;
 pub use block::{Block, Mlp};
@@ -30,6 +31,7 @@ pub use precision::{
     Precision, PrecisionError, amx_available, precision, set_precision, with_precision,
 };
 pub use products::{CpuProduct, Operand, StepProduct};
+pub use worker::{on_cpu_worker, waiting_seconds};
 
 /// Serialises the tests that seed or draw from the CPU backend's one global generator, so a
 /// test that checks reproducibility never sees another test's draws in between.

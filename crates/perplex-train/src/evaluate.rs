@@ -114,18 +114,21 @@ fn for_each_batch(
 ) {
     let device = model.device();
     for b in batches {
-        let (inputs, targets) = batch_tensors(&b, &device);
-        let logits = model.forward(inputs);
-        if ranks {
-            let (nll, above) = token_nll_and_rank(logits, targets);
-            visit(&nll, &above);
-        } else {
-            let nll = token_nll(logits, targets)
-                .into_data()
-                .try_to_vec::<f32>()
-                .expect("the NLL of a float model is a float tensor");
-            visit(&nll, &[]);
-        }
+        // On the CPU pool's first worker, as a training step runs (one allocator heap).
+        let (nll, above) = perplex_model::on_cpu_worker(&device, || {
+            let (inputs, targets) = batch_tensors(&b, &device);
+            let logits = model.forward(inputs);
+            if ranks {
+                token_nll_and_rank(logits, targets)
+            } else {
+                let nll = token_nll(logits, targets)
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .expect("the NLL of a float model is a float tensor");
+                (nll, Vec::new())
+            }
+        });
+        visit(&nll, &above);
     }
 }
 

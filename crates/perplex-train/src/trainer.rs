@@ -7,7 +7,6 @@
 
 use std::path::Path;
 
-use burn::backend::DispatchDevice;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -154,19 +153,12 @@ impl Trainer {
         self.step_at(train, lr.into())
     }
 
-    /// On the CPU backend, runs the step on a worker of rayon's pool rather than on the
-    /// calling thread. Every parallel op of the step (each product, each fused kernel) is then
-    /// a fork inside the pool, which the worker running the step takes part in, instead of a
-    /// job handed to the pool from outside while the calling thread sleeps until a worker
-    /// wakes it: hundreds of such hand-offs a step (measured: a ptb-small step 3.4% faster,
-    /// Intel Xeon, 2 threads). A GPU backend's step stays on the calling thread.
+    /// Runs the step on the CPU pool's first worker on the CPU backend
+    /// ([`perplex_model::on_cpu_worker`]: faster, and one allocator heap), on the calling
+    /// thread on a GPU backend.
     fn step_at(&mut self, train: &[u32], lr: ModuleLearningRate) -> StepStats {
-        let device = self.device.clone().without_autodiff();
-        if matches!(device.as_dispatch(), DispatchDevice::Flex(_)) {
-            rayon::scope(|_| self.step_here(train, lr))
-        } else {
-            self.step_here(train, lr)
-        }
+        let device = self.device.clone();
+        perplex_model::on_cpu_worker(&device, || self.step_here(train, lr))
     }
 
     fn step_here(&mut self, train: &[u32], lr: ModuleLearningRate) -> StepStats {
