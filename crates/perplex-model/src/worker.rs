@@ -9,7 +9,7 @@
 //! The worker is always the same one, index 0, because the allocator (mimalloc) keeps a heap
 //! per thread and each heap keeps the memory its thread freed: a step that ran on whichever
 //! worker was free left a step's worth of buffers cached in every worker's heap (peak RSS of a
-//! 100 s `ptb-best-bf16` run: 645–672 MiB on any worker, 605–621 MiB on worker 0).
+//! 100 s `ptb-best-bf16` run: 645–665 MiB on any worker, 605–621 MiB on worker 0).
 //!
 //! Meanwhile the other workers wait awake ([`stay_awake_until`]): a worker that sleeps between
 //! two ops must be woken for the next, tens of microseconds each time on a virtual machine,
