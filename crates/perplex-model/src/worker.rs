@@ -60,10 +60,11 @@ fn stay_awake_until(done: &AtomicBool) {
     /// Idle polls before each further one also yields the core to the OS.
     const SPINS: u32 = 64;
     let mut idle = 0u32;
-    // This thread's CPU time at the first of the current run of idle polls.
+    // This thread's CPU time when the current run of idle polls began. The clock (a system
+    // call) is read only while waiting: not between two jobs found one after the other.
     let mut waiting_since: Option<Duration> = None;
     while !done.load(Ordering::Acquire) {
-        let polled_at = thread_cpu_time();
+        let polled_at = waiting_since.and_then(|_| thread_cpu_time());
         if rayon::yield_now() == Some(rayon::Yield::Executed) {
             idle = 0;
             if let (Some(since), Some(now)) = (waiting_since.take(), polled_at) {
@@ -71,7 +72,7 @@ fn stay_awake_until(done: &AtomicBool) {
             }
         } else {
             if waiting_since.is_none() {
-                waiting_since = polled_at;
+                waiting_since = thread_cpu_time();
             }
             if idle < SPINS {
                 idle += 1;
