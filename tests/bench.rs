@@ -58,6 +58,18 @@ fn bench_names_the_machine_the_busy_cores_and_the_matmul_share() {
     let share = timing["seconds"].as_f64().unwrap() / r["median_s_per_step"].as_f64().unwrap();
     assert!((share - r["matmul_share"].as_f64().unwrap()).abs() < 1e-9);
 
+    // The products clocked inside the timed steps: part of each step, and their share is
+    // of the mean step (tokens per step over the mean tokens/s).
+    let inside = r["products_in_step_s"].as_f64().unwrap();
+    let mean_step =
+        r["tokens_per_step"].as_f64().unwrap() / r["mean_tokens_per_s"].as_f64().unwrap();
+    let inside_share = r["products_in_step_share"].as_f64().unwrap();
+    assert!(
+        inside > 0.0 && inside_share < 1.0,
+        "{inside} s, {inside_share} of a step"
+    );
+    assert!((inside_share - inside / mean_step).abs() < 1e-9);
+
     let skipped = bench_json(&data, &["--matmul-passes", "0"]);
     assert!(skipped["matmul"].is_null() && skipped["matmul_share"].is_null());
 }

@@ -49,6 +49,15 @@ pub struct BenchReport {
     /// Average busy cores over the timed steps (CPU seconds / wall seconds; `None` where the
     /// OS does not report CPU time). Well under the thread count means serial work.
     pub cores_busy: Option<f64>,
+    /// Seconds a timed step spent in its matrix products, on average, clocked inside the
+    /// steps (the pool's products from entry to return, attention's per-head products'
+    /// summed time shared among the threads; CPU backend only, else `None`).
+    #[serde(default)]
+    pub products_in_step_s: Option<f64>,
+    /// `products_in_step_s` over the mean timed step: the rest of a step, as it runs, is
+    /// everything else (element-wise kernels, copies, the optimizer, bookkeeping, waiting).
+    #[serde(default)]
+    pub products_in_step_share: Option<f64>,
     /// The step's matrix products timed alone (`None` when not asked for).
     pub matmul: Option<ProductTiming>,
     /// Share of the median step the products take alone, `matmul.seconds / median`: the
@@ -111,6 +120,10 @@ pub fn bench(
     let mut trainer = Trainer::new(config, &shape, data.train.len(), device)?;
     let timed = time_steps(&mut trainer, &data.train, steps, warmup);
     let (times, last_loss, cores_busy) = (timed.seconds, timed.last_loss, timed.cores_busy);
+    let on_cpu = matches!(device.as_dispatch(), DispatchDevice::Flex(_));
+    let mean_step = times.iter().sum::<f64>() / times.len().max(1) as f64;
+    let products_in_step_s = on_cpu.then(|| timed.products.wall(rayon::current_num_threads()));
+    let products_in_step_s = products_in_step_s.map(|s| s / steps.max(1) as f64);
     let tokens_per_step = trainer.tokens_per_step() as usize;
     let total: f64 = times.iter().sum();
     let median = median(&times);
@@ -136,7 +149,6 @@ pub fn bench(
             matmul,
         )
     });
-    let on_cpu = matches!(device.as_dispatch(), DispatchDevice::Flex(_));
     let subnormal = (matmul.is_some() && on_cpu)
         .then(|| subnormal_cost(&shape.step_products(config.train().batch_size), passes))
         .flatten();
@@ -145,6 +157,8 @@ pub fn bench(
         precision: config.train().precision,
         subnormal,
         cores_busy,
+        products_in_step_share: products_in_step_s.map(|s| s / mean_step),
+        products_in_step_s,
         matmul_share: matmul.as_ref().map(|m| m.seconds / median),
         matmul,
         steps,
@@ -184,6 +198,8 @@ struct TimedSteps {
     last_loss: f64,
     /// Average busy cores over them.
     cores_busy: Option<f64>,
+    /// Time in matrix products during them, all steps together.
+    products: perplex_model::ProductSeconds,
 }
 
 /// `warmup` untimed steps, then `steps` steps timed one by one.
@@ -194,15 +210,18 @@ fn time_steps(trainer: &mut Trainer, train: &[u32], steps: usize, warmup: usize)
     let mut seconds = Vec::with_capacity(steps);
     let mut last_loss = f64::NAN;
     let meter = CoreMeter::start();
-    for _ in 0..steps {
-        let started = Instant::now();
-        last_loss = trainer.step(train).loss;
-        seconds.push(started.elapsed().as_secs_f64());
-    }
+    let ((), products) = perplex_model::clock_products(|| {
+        for _ in 0..steps {
+            let started = Instant::now();
+            last_loss = trainer.step(train).loss;
+            seconds.push(started.elapsed().as_secs_f64());
+        }
+    });
     TimedSteps {
         seconds,
         last_loss,
         cores_busy: meter.cores_busy(),
+        products,
     }
 }
 

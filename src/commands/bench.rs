@@ -224,10 +224,18 @@ fn print_text(args: &BenchArgs, r: &BenchReport) {
         m.threads,
         m.logical_cpus
     );
+    if let (Some(s), Some(share)) = (r.products_in_step_s, r.products_in_step_share) {
+        println!(
+            "  matrix products inside the steps: {s:.3} s per step = {:.0}% of the mean step; \
+             the other {:.0}% is everything else",
+            100.0 * share,
+            100.0 * (1.0 - share).max(0.0)
+        );
+    }
     if let (Some(t), Some(share)) = (&r.matmul, r.matmul_share) {
         println!(
-            "  matrix products alone: {:.3} s per step at {:.1} GFLOP/s = {:.0}% of the median \
-             step; the other {:.0}% is everything else",
+            "  matrix products alone (operands in cache): {:.3} s per step at {:.1} GFLOP/s = \
+             {:.0}% of the median step; the other {:.0}% is everything else",
             t.seconds,
             t.gflops,
             100.0 * share,

@@ -24,6 +24,7 @@ mod worker;
 pub use attention::CausalSelfAttention;
 pub use block::{Block, Mlp};
 pub use config::{GptConfig, MemoryEstimate, ShapeError};
+pub use fused::clock::{ProductSeconds, clock_products};
 pub use fused::matrix::record_products;
 pub use fused::{dense_f32, mean_token_nll, token_nll, token_nll_and_rank};
 pub use gpt::Gpt;

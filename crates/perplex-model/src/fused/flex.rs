@@ -212,8 +212,8 @@ pub(super) fn gelu_forward_train(x: FlexTensor) -> (FlexTensor, FlexTensor) {
     derivative.spare_capacity_mut()[..values.len()]
         .par_chunks_mut(CHUNK)
         .zip(values.par_chunks_mut(CHUNK))
-        .for_each(|(derivative, x)| kernels::gelu_forward_and_derivative(x, zeroed(derivative)));
-    // SAFETY: every piece of the derivative was zeroed (then written) by its task above.
+        .for_each(|(derivative, x)| kernels::gelu_forward_and_derivative(x, derivative));
+    // SAFETY: every element of the derivative was written by its task above.
     unsafe { derivative.set_len(values.len()) };
     (tensor(derivative, shape), x)
 }

@@ -9,6 +9,8 @@
 //! kernel works on one contiguous run of elements; the callers split tensors into such runs and
 //! hand them to rayon.
 
+use std::mem::MaybeUninit;
+
 /// Compiles `$body` three times, for AVX-512, for AVX2 + FMA and for the baseline target, and
 /// runs the best one the CPU supports. The checks are cached by the standard library.
 macro_rules! multiversion {
@@ -242,9 +244,11 @@ multiversion! {
     /// `x ← GELU(x)` and `derivative = GELU'(x) = Φ(x) + x · φ(x)` in one pass, for
     /// training: the erf and the Gaussian that both need are computed once, here, and the
     /// backward pass becomes one multiplication ([`gelu_backward`]) instead of a second erf.
-    pub(crate) fn gelu_forward_and_derivative(x: &mut [f32], derivative: &mut [f32]) {
+    pub(crate) fn gelu_forward_and_derivative(x: &mut [f32], derivative: &mut [MaybeUninit<f32>]) {
         for (v, d) in x.iter_mut().zip(derivative.iter_mut()) {
-            (*v, *d) = gelu_and_derivative(*v);
+            let (value, slope) = gelu_and_derivative(*v);
+            *v = value;
+            d.write(slope);
         }
     }
 }
@@ -297,14 +301,14 @@ multiversion! {
         gamma: &[f32],
         beta: &[f32],
         epsilon: f32,
-        out: &mut [f32],
+        out: &mut [MaybeUninit<f32>],
     ) -> (f32, f32) {
         let n = x.len() as f32;
         let mean = sum_of(x, |v| v) / n;
         let var = sum_of(x, |v| (v - mean) * (v - mean)) / n;
         let rstd = 1.0 / (var + epsilon).sqrt();
         for (((o, &v), &g), &b) in out.iter_mut().zip(x).zip(gamma).zip(beta) {
-            *o = (v - mean) * rstd * g + b;
+            o.write((v - mean) * rstd * g + b);
         }
         (mean, rstd)
     }
@@ -320,7 +324,7 @@ multiversion! {
         dy: &[f32],
         gamma: &[f32],
         stats: (f32, f32),
-        dx: &mut [f32],
+        dx: &mut [MaybeUninit<f32>],
         dgamma: &mut [f32],
         dbeta: &mut [f32],
     ) {
@@ -331,7 +335,7 @@ multiversion! {
         let grads = dx.iter_mut().zip(dgamma.iter_mut()).zip(dbeta.iter_mut());
         for (((dx, dg), db), ((&v, &d), &w)) in grads.zip(x.iter().zip(dy).zip(gamma)) {
             let x_hat = (v - mean) * rstd;
-            *dx = rstd * (d * w - g_mean - x_hat * gx_mean);
+            dx.write(rstd * (d * w - g_mean - x_hat * gx_mean));
             *dg += d * x_hat;
             *db += d;
         }

@@ -1,4 +1,5 @@
 use super::*;
+use std::mem::MaybeUninit;
 
 fn erf_reference(x: f64) -> f64 {
     // Abramowitz & Stegun 7.1.28 is too coarse; integrate e^(-t²) with Simpson's rule.
@@ -74,8 +75,10 @@ fn gelu_derivative_matches_a_finite_difference() {
     let mut ym: Vec<f32> = xs.iter().map(|x| x - h).collect();
     gelu_forward(&mut yp);
     gelu_forward(&mut ym);
-    let (mut out, mut derivative) = (xs.clone(), vec![0.0; xs.len()]);
-    gelu_forward_and_derivative(&mut out, &mut derivative);
+    let (mut out, mut slots) = (xs.clone(), vec![MaybeUninit::new(0.0); xs.len()]);
+    gelu_forward_and_derivative(&mut out, &mut slots);
+    // SAFETY: every slot was initialised (to zero) before the kernel wrote it.
+    let derivative: Vec<f32> = slots.iter().map(|d| unsafe { d.assume_init() }).collect();
     let mut inference = xs.clone();
     gelu_forward(&mut inference);
     assert_eq!(

@@ -11,7 +11,7 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::Shape;
 use rayon::prelude::*;
 
-use super::flex::{dense, tensor, values, zeroed};
+use super::flex::{dense, tensor, values};
 use super::kernels;
 
 /// Rows per rayon task, and per partial sum of the parameters' gradients.
@@ -48,12 +48,11 @@ pub(super) fn layer_norm_forward(
         .zip(input.par_chunks(d * ROWS))
         .zip(stats.par_chunks_mut(ROWS))
         .for_each(|((out, x), stats)| {
-            let out = zeroed(out);
             for ((out, x), stats) in out.chunks_mut(d).zip(x.chunks(d)).zip(stats) {
                 *stats = kernels::layer_norm_forward_row(x, &gamma, beta, epsilon, out);
             }
         });
-    // SAFETY: every piece of the output was zeroed (then written) by its task above.
+    // SAFETY: every row of the output was written by its task above.
     unsafe { out.set_len(input.len()) };
     let out = tensor(out, shape);
     (LayerNormState { x, gamma, stats }, out)
@@ -75,7 +74,6 @@ pub(super) fn layer_norm_backward(
         .zip(values(&grad).par_chunks(d * ROWS))
         .zip(stats.par_chunks(ROWS))
         .map(|(((dx, x), dy), stats)| {
-            let dx = zeroed(dx);
             let mut sums = vec![0.0f32; 2 * d];
             let (dgamma, dbeta) = sums.split_at_mut(d);
             let rows = dx.chunks_mut(d).zip(x.chunks(d)).zip(dy.chunks(d));
@@ -85,7 +83,7 @@ pub(super) fn layer_norm_backward(
             sums
         })
         .collect();
-    // SAFETY: every piece of `dx` was zeroed (then written) by its task above.
+    // SAFETY: every row of `dx` was written by its task above.
     unsafe { dx.set_len(len) };
     let mut sums = vec![0.0f32; 2 * d];
     for partial in &partials {

@@ -85,6 +85,25 @@ unsafe fn gemm_into(
     accumulate: bool,
     threads: Threads,
 ) {
+    let (dst, lhs, rhs) = ((dst, d), (lhs, l), (rhs, r));
+    // SAFETY: the caller's promises, passed on.
+    let product = || unsafe { product_into([m, k, n], scale, dst, lhs, rhs, accumulate, threads) };
+    super::clock::clocked(threads, product);
+}
+
+/// [`gemm_into`]'s product itself, unclocked.
+///
+/// # Safety
+/// As for [`gemm_into`].
+unsafe fn product_into(
+    [m, k, n]: [usize; 3],
+    scale: f32,
+    (dst, d): (*mut f32, Strided),
+    (lhs, l): (&[f32], Strided),
+    (rhs, r): (&[f32], Strided),
+    accumulate: bool,
+    threads: Threads,
+) {
     if RECORDING.load(Ordering::Relaxed) {
         RECORDED
             .lock()

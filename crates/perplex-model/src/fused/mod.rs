@@ -33,6 +33,7 @@
 pub(crate) mod amx;
 mod attention;
 mod autodiff;
+pub(crate) mod clock;
 mod flex;
 mod kernels;
 mod layer_norm;
