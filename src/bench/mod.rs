@@ -120,12 +120,11 @@ pub fn bench(
     let mut trainer = Trainer::new(config, &shape, data.train.len(), device)?;
     let timed = time_steps(&mut trainer, &data.train, steps, warmup);
     let (times, last_loss, cores_busy) = (timed.seconds, timed.last_loss, timed.cores_busy);
-    let on_cpu = matches!(device.as_dispatch(), DispatchDevice::Flex(_));
-    let mean_step = times.iter().sum::<f64>() / times.len().max(1) as f64;
-    let products_in_step_s = on_cpu.then(|| timed.products.wall(rayon::current_num_threads()));
-    let products_in_step_s = products_in_step_s.map(|s| s / steps.max(1) as f64);
     let tokens_per_step = trainer.tokens_per_step() as usize;
     let total: f64 = times.iter().sum();
+    let on_cpu = matches!(device.as_dispatch(), DispatchDevice::Flex(_));
+    // All timed steps' products over all their time: the share of the mean step.
+    let in_steps = on_cpu.then(|| timed.products.wall(rayon::current_num_threads()));
     let median = median(&times);
     let flops_per_token = shape.train_flops_per_token();
     let median_tokens_per_s = tokens_per_step as f64 / median;
@@ -157,8 +156,8 @@ pub fn bench(
         precision: config.train().precision,
         subnormal,
         cores_busy,
-        products_in_step_share: products_in_step_s.map(|s| s / mean_step),
-        products_in_step_s,
+        products_in_step_s: in_steps.map(|s| s / steps.max(1) as f64),
+        products_in_step_share: in_steps.map(|s| s / total),
         matmul_share: matmul.as_ref().map(|m| m.seconds / median),
         matmul,
         steps,

@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+mod common;
+
+use burn::tensor::Device;
 use perplex_model::{GptConfig, ProductSeconds, clock_products};
 
 /// One forward and backward pass of a small model.
@@ -22,13 +24,8 @@ fn training_step() {
     let device = Device::flex().autodiff();
     device.seed(7);
     let model = config.init(&device);
-    let ids = |offset: i64| {
-        let ids: Vec<i64> = (0..(batch * config.ctx) as i64)
-            .map(|i| (i * 7 + offset) % config.vocab_size as i64)
-            .collect();
-        Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, config.ctx]), &device)
-    };
-    let loss = model.loss(ids(0), ids(1));
+    let (tokens, targets) = common::step_ids(&config, batch, &device);
+    let loss = model.loss(tokens, targets);
     let _grads = loss.backward();
 }
 

@@ -3,7 +3,9 @@
 //! drift from the model. Its own test binary: the recording sees every product in the
 //! process, and here nothing else runs.
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+mod common;
+
+use burn::tensor::Device;
 use perplex_model::{GptConfig, record_products};
 
 /// Odd sizes, so that a mix-up of two dimensions cannot give the same shape by chance.
@@ -25,13 +27,7 @@ fn the_listed_products_are_the_ones_a_training_step_runs() {
     let device = Device::flex().autodiff();
     device.seed(7);
     let model = config.init(&device);
-    let ids = |offset: i64| {
-        let ids: Vec<i64> = (0..(batch * config.ctx) as i64)
-            .map(|i| (i * 7 + offset) % config.vocab_size as i64)
-            .collect();
-        Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, config.ctx]), &device)
-    };
-    let (tokens, targets) = (ids(0), ids(1));
+    let (tokens, targets) = common::step_ids(&config, batch, &device);
     let ((), mut ran) = record_products(|| {
         let loss = model.loss(tokens, targets);
         let _grads = loss.backward();

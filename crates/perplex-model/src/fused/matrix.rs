@@ -85,25 +85,6 @@ unsafe fn gemm_into(
     accumulate: bool,
     threads: Threads,
 ) {
-    let (dst, lhs, rhs) = ((dst, d), (lhs, l), (rhs, r));
-    // SAFETY: the caller's promises, passed on.
-    let product = || unsafe { product_into([m, k, n], scale, dst, lhs, rhs, accumulate, threads) };
-    super::clock::clocked(threads, product);
-}
-
-/// [`gemm_into`]'s product itself, unclocked.
-///
-/// # Safety
-/// As for [`gemm_into`].
-unsafe fn product_into(
-    [m, k, n]: [usize; 3],
-    scale: f32,
-    (dst, d): (*mut f32, Strided),
-    (lhs, l): (&[f32], Strided),
-    (rhs, r): (&[f32], Strided),
-    accumulate: bool,
-    threads: Threads,
-) {
     if RECORDING.load(Ordering::Relaxed) {
         RECORDED
             .lock()
@@ -118,43 +99,46 @@ unsafe fn product_into(
         !accumulate || scale == 1.0,
         "accumulating products take no scale"
     );
-    // bf16 takes the pool's products (the layers'); attention's small per-head products
-    // (`Threads::One`) stay f32, which measured faster than padding them into tiles.
-    #[cfg(target_arch = "x86_64")]
-    if crate::precision() == crate::Precision::Bf16 && threads == Threads::Pool {
-        // SAFETY: the caller's promises, as for gemm below; bf16 is set only with AMX granted.
-        unsafe {
-            super::amx::matmul_bf16([m, k, n], scale, (dst, d), (lhs, l), (rhs, r), accumulate)
+    super::clock::clocked(threads, || {
+        // bf16 takes the pool's products (the layers'); attention's small per-head products
+        // (`Threads::One`) stay f32, which measured faster than padding them into tiles.
+        #[cfg(target_arch = "x86_64")]
+        if crate::precision() == crate::Precision::Bf16 && threads == Threads::Pool {
+            // SAFETY: the caller's promises, as for gemm below; bf16 is set only with AMX
+            // granted.
+            unsafe {
+                super::amx::matmul_bf16([m, k, n], scale, (dst, d), (lhs, l), (rhs, r), accumulate)
+            };
+            return;
+        }
+        let parallelism = match threads {
+            Threads::One => gemm::Parallelism::None,
+            Threads::Pool => gemm::Parallelism::Rayon(0),
         };
-        return;
-    }
-    let parallelism = match threads {
-        Threads::One => gemm::Parallelism::None,
-        Threads::Pool => gemm::Parallelism::Rayon(0),
-    };
-    // SAFETY: both inputs lie inside their slices (checked above), the output as the caller
-    // promises; gemm touches only those elements.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.add(d.offset),
-            d.col as isize,
-            d.row as isize,
-            accumulate,
-            lhs.as_ptr().add(l.offset),
-            l.col as isize,
-            l.row as isize,
-            rhs.as_ptr().add(r.offset),
-            r.col as isize,
-            r.row as isize,
-            1.0,
-            scale,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
+        // SAFETY: both inputs lie inside their slices (checked above), the output as the
+        // caller promises; gemm touches only those elements.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst.add(d.offset),
+                d.col as isize,
+                d.row as isize,
+                accumulate,
+                lhs.as_ptr().add(l.offset),
+                l.col as isize,
+                l.row as isize,
+                rhs.as_ptr().add(r.offset),
+                r.col as isize,
+                r.row as isize,
+                1.0,
+                scale,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+    });
 }
