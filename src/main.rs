@@ -111,8 +111,11 @@ fn error_chain(err: &anyhow::Error) -> String {
 
 /// Exit status of a run stopped by SIGINT or SIGTERM after saving its state.
 pub const EXIT_INTERRUPTED: i32 = 130;
-/// Exit status of a run stopped because its loss or gradient became NaN or infinite.
+/// Exit status of a run stopped because its loss or gradient became NaN or infinite (and of
+/// `perplex watch` over a log with a NaN or infinite loss).
 pub const EXIT_NON_FINITE: u8 = 3;
+/// Exit status of `perplex watch` over a log whose run ends diverged or diverging.
+pub const EXIT_DIVERGED: u8 = 4;
 
 fn main() -> ExitCode {
     keep_freed_memory();
@@ -152,11 +155,12 @@ fn main() -> ExitCode {
 }
 
 /// The exit status of a failed command: 130 for a run stopped by a signal after saving, 3
-/// for a non-finite loss, 1 for everything else.
+/// for a non-finite loss, 4 for a watched run that ends diverged, 1 for everything else.
 fn exit_status(err: &anyhow::Error) -> u8 {
     match err.downcast_ref::<commands::Stopped>().map(|s| s.reason) {
         Some(StopReason::Interrupted) => EXIT_INTERRUPTED as u8,
         Some(StopReason::NonFinite) => EXIT_NON_FINITE,
+        Some(StopReason::Diverged) => EXIT_DIVERGED,
         _ => 1,
     }
 }
@@ -174,6 +178,7 @@ mod tests {
             }))
         };
         assert_eq!(stopped(StopReason::NonFinite), 3);
+        assert_eq!(stopped(StopReason::Diverged), 4);
         assert_eq!(stopped(StopReason::Interrupted), 130);
         let wrapped = anyhow::Error::from(commands::Stopped {
             reason: StopReason::Interrupted,

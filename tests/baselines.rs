@@ -143,14 +143,25 @@ fn watch_judges_a_foreign_log_against_the_vocabulary_and_its_first_record() {
     )
     .unwrap();
     let out = perplex(&["watch", log.to_str().unwrap(), "--vocab-size", "100"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    // A run that ends diverged exits 4, so a script can gate on it.
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the run ends diverged"),
+        "{}",
+        stderr(&out)
+    );
     let text = stdout(&out);
     assert!(text.contains("step 100: diverged"), "{text}");
     assert!(text.contains("ln V = ln 100 = 4.6052"), "{text}");
     assert!(text.contains("step 200: diverged"), "{text}");
     // Without the vocabulary, the first record (4.7 nats at step 0) is the only level.
     let out = perplex(&["watch", log.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let text = stdout(&out);
+    assert!(
+        text.contains("the loss logged at step 0 (4.7000)"),
+        "{text}"
+    );
     assert!(text.contains("step 100: diverged"), "{text}");
     assert!(text.contains("before training (4.7000)"), "{text}");
     let out = perplex(&["watch", log.to_str().unwrap(), "--vocab-size", "1"]);

@@ -157,11 +157,26 @@ fn watch_reads_a_hand_written_csv() {
     assert!(text.contains("step 500: overfitting"), "{text}");
     assert!(text.contains("step 300: healthy"), "{text}");
     assert!(text.contains("run health"), "{text}");
+    // `iter` is one of the step names watch knows: the flag is not needed.
+    let out = perplex(&["watch", log.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("step 500: overfitting"),
+        "{}",
+        stdout(&out)
+    );
+    std::fs::write(
+        &log,
+        "tick,train_loss
+0,9.2
+",
+    )
+    .unwrap();
     let out = perplex(&["watch", log.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
     assert!(
-        stderr(&out).contains("no `step` column"),
-        "{}",
-        stderr(&out)
+        err.contains("no step column") && err.contains("--step-col"),
+        "{err}"
     );
 }

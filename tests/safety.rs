@@ -306,7 +306,13 @@ fn watch_reads_python_nan_and_refuses_a_string_loss_as_csv_does() {
     )
     .unwrap();
     let out = perplex(&["watch", log.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    // A NaN anywhere makes the run non-finite: exit 3, as `perplex train` exits for one.
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("NaN or infinite from step 2"),
+        "{}",
+        stderr(&out)
+    );
     assert!(
         stdout(&out).contains("step 2: non_finite"),
         "{}",

@@ -209,7 +209,10 @@ fn losses_in_bits_and_perplexities_are_judged_in_nats() {
         assert!(text.contains(&format!("losses in {unit}")), "{text}");
         assert_eq!(states(&text), states(&reference), "{unit}: {text}");
     }
-    let misread = watch(&[in_ppl.to_str().unwrap(), "--vocab-size", "100"]);
+    // Perplexities read as nats are far above ln 100: the run looks diverged, and exits 4.
+    let out = perplex(&["watch", in_ppl.to_str().unwrap(), "--vocab-size", "100"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let misread = stdout(&out);
     assert!(misread.contains("step 100: diverged"), "{misread}");
 }
 

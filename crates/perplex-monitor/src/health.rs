@@ -7,15 +7,17 @@
 //!          trend      (40: healthy, 30: warming_up, 20: plateau, 10: stalled,
 //!                      0: overfitting or diverging)
 //!        + gap        (20 · clamp(1 − max(0, gap − 0.1) / 1.0, 0, 1); 15 when the gap is unknown)
-//!        + stability  (20 − 5 per `unstable` spike since the previous evaluation, at least 0)
+//!        + stability  (20 − 5 per `unstable` spike since the previous evaluation, at least 0;
+//!                      a one-step blip costs nothing unless three come between evaluations)
 //!        + leakage    (10, or 0 with leak_suspected)
 //!        + repetition (10, or 0 with degenerate_samples)
-//!        − regression (diverging only: 40 · min(1, rise / 1 nat), at most the rest)
+//!        − regression (overfitting or diverging: 40 · min(1, rise / 1 nat), at most the rest)
 //! ```
 //!
 //! `gap` is val − eval-mode train loss in nats: up to 0.1 costs nothing, a full nat of
 //! memorisation costs all 20 points. `rise` is how far the validation loss is above its best,
-//! in nats: a diverging run's health keeps falling as it gets worse than it was. A run's health is the mean over its evaluations after
+//! in nats: an overfitting or diverging run's health keeps falling as it gets worse than
+//! it was. A run's health is the mean over its evaluations after
 //! warm-up (or the last one, if all were warm-up).
 
 use serde::{Deserialize, Serialize};
@@ -64,7 +66,7 @@ pub fn eval_health(verdict: &Verdict, gap: Option<f64>, spikes: usize, rise: f64
         10.0
     };
     let total = trend + gap + stability + leakage + repetition;
-    if has(SignalKind::Diverging) {
+    if has(SignalKind::Diverging) || has(SignalKind::Overfitting) {
         (total - 40.0 * rise.clamp(0.0, 1.0)).max(0.0)
     } else {
         total

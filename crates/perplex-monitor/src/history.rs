@@ -151,7 +151,7 @@ mod tests {
 
     #[test]
     fn a_forecast_is_kept_to_the_last_step_and_withdrawn_by_a_rise() {
-        use crate::forecast::forecast;
+        use crate::forecast::{Schedule, forecast};
         let curve: Vec<(u64, f64)> = (1..=6).map(|i| (100 * i, 6.0 - 0.1 * i as f64)).collect();
         let with = |step, f: Forecast| {
             let mut record = eval(step, 5.0, &[SignalKind::Healthy]);
@@ -160,10 +160,16 @@ mod tests {
             }
             record
         };
-        let fitted = forecast(&curve, SignalKind::Healthy, Some(1000), None);
+        let fitted = forecast(&curve, SignalKind::Healthy, Some(1000), None, Schedule::Own);
         assert!(fitted.projection().is_some());
-        let at_end = forecast(&curve, SignalKind::Healthy, Some(600), None);
-        let rising = forecast(&curve, SignalKind::Diverging, Some(1000), None);
+        let at_end = forecast(&curve, SignalKind::Healthy, Some(600), None, Schedule::Own);
+        let rising = forecast(
+            &curve,
+            SignalKind::Diverging,
+            Some(1000),
+            None,
+            Schedule::Own,
+        );
         let kept = History::from_records(&[with(500, fitted.clone()), with(600, at_end)]);
         assert_eq!(kept.forecast.map(|(step, _)| step), Some(500));
         let withdrawn = History::from_records(&[with(500, fitted), with(600, rising)]);

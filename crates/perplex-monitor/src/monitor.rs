@@ -8,12 +8,18 @@ use crate::baselines::Baselines;
 use crate::best::{Best, best_index};
 use crate::contamination::Contamination;
 use crate::detector::{Detector, DetectorConfig, EvalPoint};
-use crate::forecast::{Forecast, forecast};
+use crate::forecast::{Forecast, Schedule, forecast};
 use crate::health::{EvalHealth, eval_health, run_health};
 use crate::nll::NllSum;
 use crate::samples::Sample;
 use crate::signal::{Signal, SignalKind, Verdict};
 use crate::stopping::{EarlyStopping, EarlyStoppingConfig, Metric, Mode, StopDecision};
+
+/// One-step blips that make a cluster, counted as `unstable`: this many within
+/// [`CLUSTER_SPAN`] training steps.
+pub const CLUSTER: usize = 3;
+/// The training steps (as logged) a cluster of blips falls within.
+pub const CLUSTER_SPAN: u64 = 10;
 
 /// What one evaluation measured, as the monitor reads it.
 #[derive(Debug, Clone, Copy)]
@@ -57,9 +63,24 @@ pub struct Monitor {
     stopping: EarlyStopping,
     /// Training loss of the steps since the previous evaluation.
     since_eval: NllSum,
-    /// `unstable` spikes since the previous evaluation.
+    /// `unstable` spikes since the previous evaluation that did not recover at the next step
+    /// (or clustered: see [`CLUSTER`]).
     spikes: usize,
-    /// The first of them, quoted by the evaluation's `unstable` alarm.
+    /// One-step blips since the previous evaluation: a spike gone at the next step.
+    #[serde(default)]
+    blips: usize,
+    /// A spike at the last step, not yet known to be a blip or the start of trouble.
+    #[serde(default)]
+    pending: Option<Signal>,
+    /// Training steps seen (as logged), and the step counts of the last blips.
+    #[serde(default)]
+    steps_seen: u64,
+    #[serde(default)]
+    blip_at: Vec<u64>,
+    /// Blips since the previous evaluation that closed a cluster.
+    #[serde(default)]
+    clustered: usize,
+    /// The first spike since the previous evaluation, quoted by its `unstable` alarm.
     first_spike: Option<Signal>,
     /// Health of each evaluation so far.
     healths: Vec<EvalHealth>,
@@ -84,11 +105,22 @@ impl Monitor {
             stopping: EarlyStopping::new(stopping),
             since_eval: NllSum::default(),
             spikes: 0,
+            blips: 0,
+            pending: None,
+            steps_seen: 0,
+            blip_at: Vec::new(),
+            clustered: 0,
             first_spike: None,
             healths: Vec::new(),
             contamination: None,
             horizon: None,
         }
+    }
+
+    /// Says whether the run is another trainer's (`perplex watch`): its advice then speaks
+    /// the field's words (peak learning rate, warm-up, clipping), not perplex's config keys.
+    pub fn set_foreign(&mut self, foreign: bool) {
+        self.detector.set_foreign(foreign);
     }
 
     /// Sets the run's last step, which the forecast at each evaluation is made for.
@@ -106,16 +138,45 @@ impl Monitor {
     /// Reads one training step's mean loss (nats per token) over `tokens` tokens (give 1 when
     /// the count is unknown: each step then weighs the same). Returns an `unstable` or
     /// `non_finite` signal when the step raises one.
+    ///
+    /// A spike is judged at the step after it: gone there, it was a one-step blip (counted,
+    /// no alarm); still there, it is trouble (`unstable`). Both are returned as they happen.
     pub fn on_step(&mut self, step: u64, loss: f64, tokens: u64) -> Option<Signal> {
         if loss.is_finite() {
             self.since_eval.add(loss * tokens as f64, tokens);
         }
         let signal = self.detector.on_train_step(step, loss);
-        if let Some(spike) = signal.as_ref().filter(|s| s.kind == SignalKind::Unstable) {
-            self.spikes += 1;
+        self.steps_seen += 1;
+        let spiked = signal.as_ref().filter(|s| s.kind == SignalKind::Unstable);
+        match (self.pending.take(), spiked) {
+            (Some(_), Some(_)) => self.spikes += 1,
+            (Some(_), None) => self.count_blip(),
+            (None, _) => {}
+        }
+        if let Some(spike) = spiked {
             self.first_spike.get_or_insert_with(|| spike.clone());
+            self.pending = Some(spike.clone());
         }
         signal
+    }
+
+    /// Counts a one-step blip, and whether it closes a cluster of [`CLUSTER`] blips within
+    /// [`CLUSTER_SPAN`] training steps.
+    fn count_blip(&mut self) {
+        self.blips += 1;
+        let now = self.steps_seen;
+        self.blip_at.retain(|&at| now - at <= CLUSTER_SPAN);
+        self.blip_at.push(now);
+        if self.blip_at.len() >= CLUSTER {
+            self.clustered += 1;
+        }
+    }
+
+    /// The spikes since the previous evaluation that count against the run: those that did
+    /// not recover at the next step (a spike at the last step before the evaluation has not
+    /// yet), and blips that came in a cluster.
+    fn troubling_spikes(&self) -> usize {
+        self.spikes + usize::from(self.pending.is_some()) + self.clustered
     }
 
     /// Reads one evaluation: the state, the alarms (with `unstable` when a training step
@@ -130,10 +191,13 @@ impl Monitor {
             lr: seen.lr,
         };
         let mut verdict = self.detector.on_eval(point, seen.samples);
-        if let Some(first) = self.first_spike.take() {
+        let troubling = self.troubling_spikes();
+        if let Some(first) = self.first_spike.take().filter(|_| troubling > 0) {
             let evidence = format!(
-                "{} training-loss spike(s) since the previous evaluation; the first, at step {}: {}",
-                self.spikes, first.step, first.evidence
+                "{troubling} training-loss spike(s) since the previous evaluation that did not \
+                 recover at the next step or came in a cluster ({} one-step blip(s) in all); the \
+                 first, at step {}: {}",
+                self.blips, first.step, first.evidence
             );
             verdict
                 .alarms
@@ -143,7 +207,7 @@ impl Monitor {
             found.cite_in(&mut verdict);
         }
         let rise = self.best().map_or(0.0, |b| seen.val_loss - b.val_loss);
-        let health = eval_health(&verdict, point.gap(), self.spikes, rise);
+        let health = eval_health(&verdict, point.gap(), troubling, rise);
         self.healths.push(EvalHealth {
             score: health,
             warming_up: verdict.is_warming_up(),
@@ -160,11 +224,21 @@ impl Monitor {
             .on_eval(seen.step, watched(metric, &point), best, &verdict);
         self.since_eval = NllSum::default();
         self.spikes = 0;
+        self.blips = 0;
+        self.clustered = 0;
+        // A spike at the last step was counted as unresolved: it is not judged again.
+        self.pending = None;
+        let schedule = match (self.detector.is_foreign(), seen.lr) {
+            (false, _) => Schedule::Own,
+            (true, Some(_)) => Schedule::ForeignKnown,
+            (true, None) => Schedule::ForeignUnknown,
+        };
         let forecast = forecast(
             &self.detector.val_curve(),
             verdict.state.kind,
             self.horizon,
             self.target_loss(),
+            schedule,
         );
         Judgement {
             verdict,
@@ -194,6 +268,11 @@ impl Monitor {
             Metric::ValPpl => Some(target.ln()),
             Metric::TrainLoss => None,
         }
+    }
+
+    /// The evaluations seen so far, oldest first.
+    pub fn evals_seen(&self) -> &[crate::detector::EvalPoint] {
+        self.detector.evals()
     }
 
     /// The levels losses are judged against.
@@ -287,19 +366,27 @@ mod tests {
         assert_eq!(steps(&mut m, 50.0, 1), 1, "one spike");
         steps(&mut m, 4.0, 49);
         let j = m.on_eval(val(100, 4.5));
+        // Gone at the next step: a blip, counted but no alarm and no cost.
         assert_eq!(
-            (j.verdict.state.kind, j.health),
-            (SignalKind::Healthy, 90.0)
+            (j.verdict.state.kind, j.health, j.verdict.alarms.len()),
+            (SignalKind::Healthy, 95.0, 0)
         );
-        steps(&mut m, 3.0, 50);
-        assert_eq!(m.on_eval(val(150, 4.6)).health, 95.0);
+        assert_eq!(steps(&mut m, 40.0, 2), 2, "two spikes in a row");
+        steps(&mut m, 3.0, 48);
+        let j = m.on_eval(val(150, 4.375));
+        assert_eq!(j.health, 90.0, "the spike that did not recover costs 5");
+        assert!(j.verdict.has(SignalKind::Unstable), "{:?}", j.verdict);
         steps(&mut m, 2.0, 50);
-        let j = m.on_eval(val(200, 4.8));
+        let j = m.on_eval(val(200, 4.5));
+        steps(&mut m, 1.5, 50);
+        assert_eq!(j.health, 95.0);
+        let j = m.on_eval(val(250, 4.625));
+        // No trend points, and 40 × 0.25 nats above the best.
         assert_eq!(
             (j.verdict.state.kind, j.health),
-            (SignalKind::Overfitting, 55.0)
+            (SignalKind::Overfitting, 55.0 - 10.0)
         );
-        assert_eq!(j.stop.map(|d| d.step), Some(200));
-        assert_eq!(m.run_health(), Some((90.0 + 95.0 + 55.0) / 3.0));
+        assert_eq!(j.stop.map(|d| d.step), Some(250));
+        assert_eq!(m.run_health(), Some((95.0 + 90.0 + 95.0 + 45.0) / 4.0));
     }
 }

@@ -8,7 +8,8 @@ impl Detector {
     /// uniform guess or its own step-0 loss, or its mean training loss since the previous
     /// evaluation above the higher of the two, each by more than `diverge_margin` nats.
     pub(super) fn diverged(&self, point: &EvalPoint) -> Option<String> {
-        let m = self.config.diverge_margin;
+        // A noisy foreign log may scatter a few noise deviations above the level by chance.
+        let m = self.config.diverge_margin.max(self.noise_floor(3.0));
         let b = &self.baselines;
         let uniform = b.uniform.map(|u| {
             let v = u.exp().round();
@@ -42,10 +43,15 @@ impl Detector {
                 point.train_loss - level
             ));
         }
+        let advice = self.advice(
+            "Lower train.lr, add warm-up (train.warmup_steps) or clip gradients \
+             (train.grad_clip = 1.0)",
+            "Lower the peak learning rate, lengthen the warm-up, or clip the gradient norm \
+             (1.0 is usual)",
+        );
         (!found.is_empty()).then(|| {
             format!(
-                "{}: the model predicts worse than guessing. Lower train.lr, add warm-up \
-                 (train.warmup_steps) or clip gradients (train.grad_clip = 1.0)",
+                "{}: the model predicts worse than guessing. {advice}",
                 found.join("; ")
             )
         })
@@ -81,7 +87,11 @@ impl Detector {
         Some(format!(
             "after {n} evaluations the best val loss {best:.4} is still {gap:.2} nats above the \
              unigram baseline {unigram:.4} and {pace}: the model knows little more than word \
-             frequencies. Raise train.lr, or check the data"
+             frequencies. {}",
+            self.advice(
+                "Raise train.lr, or check the data",
+                "Raise the learning rate, or check the data"
+            )
         ))
     }
 }

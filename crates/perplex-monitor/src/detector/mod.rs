@@ -8,7 +8,9 @@
 
 mod config;
 mod levels;
+mod noise;
 mod rise;
+mod smooth;
 mod spikes;
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +22,13 @@ use crate::best::{Best, beats, best_index};
 use crate::samples::Sample;
 use crate::signal::{Signal, SignalKind, Verdict};
 use spikes::RecentLosses;
+
+/// Rises in a row that are a trend in any log, whatever its noise: four in a row happen by
+/// chance in one of 120 windows of a flat, noisy curve.
+const LONG_RISE: usize = 4;
+
+/// Training losses a foreign log must have shown before one is judged a spike.
+const FOREIGN_SPIKE_HISTORY: usize = 8;
 
 /// The numbers of one evaluation, as the detectors compare them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -54,6 +63,16 @@ pub struct Detector {
     evals: Vec<EvalPoint>,
     since_improvement: usize,
     recent_train: RecentLosses,
+    /// Whether the run is another trainer's: advice in the field's words, margins scaled
+    /// to its own noise.
+    #[serde(default)]
+    foreign: bool,
+    /// The validation loss at the last evaluation that counted as an improvement: a foreign
+    /// log's improvements are measured from it, as Keras's and Lightning's early stopping
+    /// do, so a curve that keeps falling by less than the minimum delta per evaluation, but
+    /// by more over a few, is not a plateau.
+    #[serde(default)]
+    reference: Option<f64>,
 }
 
 impl Detector {
@@ -65,7 +84,25 @@ impl Detector {
             evals: Vec::new(),
             since_improvement: 0,
             recent_train: RecentLosses::default(),
+            foreign: false,
+            reference: None,
         }
+    }
+
+    /// Whether the run is another trainer's.
+    pub fn is_foreign(&self) -> bool {
+        self.foreign
+    }
+
+    /// Says whether the run is another trainer's (see [`crate::Monitor::set_foreign`]).
+    pub fn set_foreign(&mut self, foreign: bool) {
+        self.foreign = foreign;
+    }
+
+    /// `ours` for a perplex run, `theirs` (the same advice in the field's words) for another
+    /// trainer's.
+    pub(crate) fn advice<'a>(&self, ours: &'a str, theirs: &'a str) -> &'a str {
+        if self.foreign { theirs } else { ours }
     }
 
     /// The levels losses are judged against.
@@ -118,7 +155,16 @@ impl Detector {
                 format!("training loss is {loss} at step {step}"),
             ));
         }
-        let evidence = self.recent_train.judge_and_push(loss, &self.config)?;
+        // A perplex run logs every step; a foreign log may log every tenth, so a few of its
+        // losses are enough to judge a spike by.
+        let needed = if self.foreign {
+            FOREIGN_SPIKE_HISTORY
+        } else {
+            self.config.spike_window / 2
+        };
+        let evidence = self
+            .recent_train
+            .judge_and_push(loss, needed, &self.config)?;
         Some(Signal::new(SignalKind::Unstable, step, evidence))
     }
 
@@ -143,7 +189,15 @@ impl Detector {
         }
         let previous = self.evals.last().copied();
         let best_before = self.best().map(|b| b.val_loss);
-        let improved = self.count_improvement(point.val_loss, best_before);
+        let against = if self.foreign {
+            self.reference.or(best_before)
+        } else {
+            best_before
+        };
+        let improved = self.count_improvement(point.val_loss, against);
+        if improved {
+            self.reference = Some(point.val_loss);
+        }
         self.evals.push(point);
         let state = self.state(&point, improved, best_before);
         // A model that predicts worse than guessing says nothing about leakage: at 20 nats a
@@ -191,7 +245,11 @@ impl Detector {
                 ),
             };
         }
-        if let Some(evidence) = self.divergence().or_else(|| self.gap_past_bound(point)) {
+        if let Some(evidence) = self
+            .divergence()
+            .or_else(|| self.gap_past_bound(point))
+            .or_else(|| self.above_best_while_train_falls(point))
+        {
             return make(SignalKind::Overfitting, evidence);
         }
         if let Some(evidence) = self.diverging(point) {
@@ -255,7 +313,13 @@ impl Detector {
             return None;
         }
         let span = &self.evals[self.evals.len() - k - 1..];
-        let val_rising = span.windows(2).all(|w| w[1].val_loss > w[0].val_loss);
+        // A foreign log's rise must also clear its own noise (two rises in a row are a
+        // one-in-six chance in a flat, noisy stretch), unless it has gone on for
+        // `LONG_RISE` evaluations (one in 120).
+        let val_rising = span.windows(2).all(|w| w[1].val_loss > w[0].val_loss)
+            && (span[k].val_loss - span[0].val_loss
+                > self.noise_floor(3.0 * std::f64::consts::SQRT_2)
+                || self.rises_in_a_row() >= LONG_RISE);
         let train = |p: &EvalPoint| p.train_eval_loss.unwrap_or(p.train_loss);
         let train_falling = train(&span[k]) < train(&span[0]);
         (val_rising && train_falling).then(|| {
@@ -268,6 +332,15 @@ impl Detector {
                 train(&span[k])
             )
         })
+    }
+
+    /// How many evaluations in a row the validation loss has risen, up to the last one.
+    pub(super) fn rises_in_a_row(&self) -> usize {
+        self.evals
+            .windows(2)
+            .rev()
+            .take_while(|w| w[1].val_loss > w[0].val_loss)
+            .count()
     }
 
     /// The gap val − eval-mode train past `max_gap`, when both are set.
@@ -295,7 +368,14 @@ impl Detector {
             )));
         }
         let prev = previous?;
-        let drop = (prev.val_loss - point.val_loss) / prev.val_loss;
+        // A fall back to where the run already was (a recovery from a blow-up) is no leak:
+        // the drop is measured from the lower of the previous and the best evaluation.
+        let before = self.evals[..self.evals.len() - 1]
+            .iter()
+            .map(|p| p.val_loss)
+            .filter(|v| v.is_finite())
+            .fold(prev.val_loss, f64::min);
+        let drop = (before - point.val_loss) / before;
         let train_drop = (prev.train_loss - point.train_loss) / prev.train_loss;
         (self.evals.len() > self.config.warmup_evals + 1
             && drop > self.config.leak_drop
@@ -305,7 +385,7 @@ impl Detector {
                 "val loss fell {:.0}% in one evaluation ({:.4} → {:.4}) while train loss fell \
                  {:.0}%: implausibly sudden",
                 100.0 * drop,
-                prev.val_loss,
+                before,
                 point.val_loss,
                 100.0 * train_drop
             ))

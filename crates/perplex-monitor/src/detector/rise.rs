@@ -8,6 +8,7 @@
 
 use std::fmt::Write;
 
+use super::smooth::{Rise, train};
 use super::{Detector, EvalPoint};
 
 /// Which way the learning rate moved between two evaluations.
@@ -60,6 +61,69 @@ impl Lr {
 }
 
 impl Detector {
+    /// `k` standard deviations of the validation loss's own noise, nats, for another
+    /// trainer's log (0 for a perplex run, whose full-split validation is not noisy, and
+    /// while too few evaluations are in to tell).
+    pub(super) fn noise_floor(&self, k: f64) -> f64 {
+        if !self.foreign {
+            return 0.0;
+        }
+        k * super::noise::val_noise(&self.evals).unwrap_or(0.0)
+    }
+
+    /// Whether the validation loss has risen above its best: the last `rise_evals`
+    /// evaluations all more than the rise threshold above the best one. A foreign log whose
+    /// noise is known is read through its levels ([`Detector::noisy_rise`]); one whose noise
+    /// is not known yet counts a rise of three evaluations in a row too (a resumed run
+    /// climbing back by a few hundredths per evaluation), however small against
+    /// `rise_margin`.
+    fn risen(&self) -> Option<Rise> {
+        let sigma = super::noise::val_noise(&self.evals).filter(|_| self.foreign);
+        if let Some(sigma) = sigma {
+            return self.noisy_rise(sigma);
+        }
+        let (k, margin) = (self.config.rise_evals.max(1), self.config.rise_margin);
+        let n = self.evals.len();
+        let at_best = *self.best_point()?;
+        let now = self.evals[n - 1];
+        let rise = |margin| Rise {
+            at_best,
+            val_now: now.val_loss,
+            val_best: at_best.val_loss,
+            margin,
+            train_then: train(&at_best),
+            train_now: train(&now),
+        };
+        let above = |p: &EvalPoint| p.val_loss > at_best.val_loss + margin;
+        if n > k && self.evals[n - k..].iter().all(above) {
+            return Some(rise(margin));
+        }
+        let climbing = self.foreign && self.rises_in_a_row() >= 3 && at_best.step < now.step;
+        climbing.then(|| rise(now.val_loss - at_best.val_loss))
+    }
+
+    /// The evidence of overfitting that has gone on: the validation loss risen above its
+    /// best (see [`Detector::risen`]) while the training loss fell below what it was there.
+    /// It stays `overfitting` however the rise slows, never a plateau.
+    pub(super) fn above_best_while_train_falls(&self, point: &EvalPoint) -> Option<String> {
+        let r = self.risen()?;
+        (r.train_now < r.train_then).then(|| {
+            format!(
+                "val loss {:.4} is {:.2} nats above its best {:.4} (step {}), more than {}, \
+                 while the train loss fell ({:.4} → {:.4}): the model is memorising the \
+                 training data; the best weights are at step {}",
+                point.val_loss,
+                r.val_now - r.val_best,
+                r.val_best,
+                r.at_best.step,
+                rounded(r.margin),
+                r.train_then,
+                r.train_now,
+                r.at_best.step,
+            )
+        })
+    }
+
     /// The learning rate at `point` and its trend since the previous evaluation.
     fn lr(&self, point: &EvalPoint) -> Lr {
         let n = self.evals.len();
@@ -75,14 +139,20 @@ impl Detector {
     pub(super) fn plateau_advice(&self, point: &EvalPoint) -> String {
         let lr = self.lr(point);
         let advice = match lr.trend {
-            Some(LrTrend::Falling) => "let it decay further, or try a lower train.lr",
-            Some(LrTrend::Constant) => {
-                "decay it (train.min_lr below train.lr anneals it by cosine), or lower train.lr"
-            }
-            Some(LrTrend::Rising) => {
+            Some(LrTrend::Falling) => self.advice(
+                "let it decay further, or try a lower train.lr",
+                "let it decay further, or try a lower peak learning rate",
+            ),
+            Some(LrTrend::Constant) => self.advice(
+                "decay it (train.min_lr below train.lr anneals it by cosine), or lower train.lr",
+                "decay it (a cosine or linear decay to a lower floor), or lower it",
+            ),
+            Some(LrTrend::Rising) => self.advice(
                 "if the loss does not fall once it peaks, lower train.lr or lengthen \
-                 train.warmup_steps"
-            }
+                 train.warmup_steps",
+                "if the loss does not fall once it peaks, lower the peak learning rate or \
+                 lengthen the warm-up",
+            ),
             None => "decay the learning rate, or try a lower one",
         };
         format!("{}: {advice}", lr.describe())
@@ -92,30 +162,35 @@ impl Detector {
     /// `rise_margin` nats above its best at each of the last `rise_evals` evaluations, and
     /// its training loss (eval-mode slice when measured) above what it was at the best.
     pub(super) fn diverging(&self, point: &EvalPoint) -> Option<String> {
-        let (k, margin) = (self.config.rise_evals.max(1), self.config.rise_margin);
-        let n = self.evals.len();
-        let at_best = self.best_point()?;
-        let above = |p: &EvalPoint| p.val_loss > at_best.val_loss + margin;
-        if n < k + 1 || !self.evals[n - k..].iter().all(above) {
+        let r = self.risen()?;
+        let (then, now) = (r.train_then, r.train_now);
+        let with_train = if now > then {
+            format!("and the train loss rose with it ({then:.4} → {now:.4})")
+        } else if then.is_nan() || now.is_nan() {
+            // A log of validation losses only: a rise beyond the noise is still no plateau.
+            "and the log has no training loss to tell memorising from getting worse".into()
+        } else {
             return None;
-        }
-        let train = |p: &EvalPoint| p.train_eval_loss.unwrap_or(p.train_loss);
-        let train_rose = train(point) > train(at_best);
-        if !train_rose {
-            return None;
-        }
-        let evals_above = self.evals.iter().rev().take_while(|p| above(p)).count();
+        };
+        let above = |p: &EvalPoint| p.val_loss > r.val_best + r.margin;
+        let evals_above = self
+            .evals
+            .iter()
+            .rev()
+            .take_while(|p| above(p))
+            .count()
+            .max(1);
         let mut evidence = format!(
-            "val loss {:.4} is {:.2} nats above its best {:.4} (step {}), more than {margin} \
-             above it for {evals_above} evaluations, and the train loss rose with it ({:.4} → \
-             {:.4}): the run is getting worse, not memorising",
+            "val loss {:.4} is {:.2} nats above its best {:.4} (step {}), more than {} \
+             above it for {evals_above} evaluations, {with_train}: the run is getting worse, \
+             not memorising",
             point.val_loss,
-            point.val_loss - at_best.val_loss,
-            at_best.val_loss,
-            at_best.step,
-            train(at_best),
-            train(point),
+            r.val_now - r.val_best,
+            r.val_best,
+            r.at_best.step,
+            rounded(r.margin),
         );
+        let at_best = r.at_best;
         if let Some(u) = self.baselines.unigram
             && point.val_loss >= u
             && at_best.val_loss < u
@@ -128,20 +203,32 @@ impl Detector {
         }
         let lr = self.lr(point);
         let advice = match lr.trend {
-            Some(LrTrend::Rising) => {
+            Some(LrTrend::Rising) => self.advice(
                 "lower train.lr or lengthen train.warmup_steps, and clip gradients \
-                 (train.grad_clip = 1.0)"
-            }
-            Some(LrTrend::Constant) => "lower train.lr, or let it decay (train.min_lr)",
-            Some(LrTrend::Falling) => {
+                 (train.grad_clip = 1.0)",
+                "lower the peak learning rate or lengthen the warm-up, and clip the gradient \
+                 norm if it is not clipped",
+            ),
+            Some(LrTrend::Constant) => self.advice(
+                "lower train.lr, or let it decay (train.min_lr)",
+                "lower the learning rate, or let it decay",
+            ),
+            Some(LrTrend::Falling) => self.advice(
                 "it may recover as the rate decays, but the best weights are behind it: lower \
-                 train.lr"
-            }
+                 train.lr",
+                "it may recover as the rate decays, but the best weights are behind it: lower \
+                 the peak learning rate",
+            ),
             None => "lower the learning rate",
         };
         let _ = write!(evidence, "; {}: {advice}", lr.describe());
         Some(evidence)
     }
+}
+
+/// A margin as evidence quotes it: three decimals at most (`0.1`, `0.254`).
+fn rounded(margin: f64) -> f64 {
+    (margin * 1000.0).round() / 1000.0
 }
 
 #[cfg(test)]

@@ -23,10 +23,16 @@ impl RecentLosses {
         self.losses.is_empty()
     }
 
-    /// Judges `loss` (nats) against the window, then adds it; the evidence of a spike.
-    pub(super) fn judge_and_push(&mut self, loss: f64, config: &DetectorConfig) -> Option<String> {
+    /// Judges `loss` (nats) against the window once it holds `needed` losses, then adds it;
+    /// the evidence of a spike.
+    pub(super) fn judge_and_push(
+        &mut self,
+        loss: f64,
+        needed: usize,
+        config: &DetectorConfig,
+    ) -> Option<String> {
         let window = config.spike_window.max(2);
-        let evidence = (self.losses.len() >= window / 2)
+        let evidence = (self.losses.len() >= needed.max(2))
             .then(|| self.spike(loss, config))
             .flatten();
         self.losses.push_back(loss);

@@ -67,39 +67,57 @@ pub fn fit_power_law(points: &[(f64, f64)]) -> Option<Fitted> {
 }
 
 /// The `c` (and its `a`, `b`) with the least weighted squared error: the best of a log grid,
-/// then refined by golden-section search between its neighbours.
+/// then refined by golden-section search between its neighbours (each step reuses one of the
+/// previous step's two trial exponents, so it costs one fit).
 fn best_over_c(points: &[(f64, f64)], w: &[f64]) -> Option<PowerLaw> {
+    let ln_t: Vec<f64> = points.iter().map(|p| p.0.ln()).collect();
+    let mut x = vec![0.0; points.len()];
+    let mut fit = |c: f64| linear_fit(points, &ln_t, &mut x, w, c);
     let (lo, hi) = (C_RANGE.0.ln(), C_RANGE.1.ln());
     let c_at = |i: usize| (lo + (hi - lo) * i as f64 / (GRID - 1) as f64).exp();
     let (i, _) = (0..GRID)
-        .filter_map(|i| linear_fit(points, w, c_at(i)).map(|(_, e)| (i, e)))
+        .filter_map(|i| fit(c_at(i)).map(|(_, e)| (i, e)))
         .min_by(|x, y| x.1.total_cmp(&y.1))?;
     let (mut left, mut right) = (c_at(i.saturating_sub(1)), c_at((i + 1).min(GRID - 1)));
-    let error = |c: f64| linear_fit(points, w, c).map_or(f64::INFINITY, |(_, e)| e);
+    let mut error = |c: f64| fit(c).map_or(f64::INFINITY, |(_, e)| e);
     let phi = (5f64.sqrt() - 1.0) / 2.0;
+    let (mut m1, mut m2) = (right - phi * (right - left), left + phi * (right - left));
+    let (mut e1, mut e2) = (error(m1), error(m2));
     for _ in 0..40 {
-        let (m1, m2) = (right - phi * (right - left), left + phi * (right - left));
-        if error(m1) < error(m2) {
-            right = m2;
+        if e1 < e2 {
+            (right, m2, e2) = (m2, m1, e1);
+            m1 = right - phi * (right - left);
+            e1 = error(m1);
         } else {
-            left = m1;
+            (left, m1, e1) = (m1, m2, e2);
+            m2 = left + phi * (right - left);
+            e2 = error(m2);
         }
     }
-    linear_fit(points, w, (left + right) / 2.0).map(|(curve, _)| curve)
+    fit((left + right) / 2.0).map(|(curve, _)| curve)
 }
 
-/// For a fixed `c`, the weighted least-squares `a`, `b` of `L = a + b·x` with `x = t^(−c)`,
-/// and the weighted squared error; `a` is kept at 0 or above (a loss has no negative floor:
-/// an early, nearly straight curve in log steps would otherwise fit a floor far below zero
-/// and extrapolate a fall that never levels off). `None` when the `x` values do not vary.
-fn linear_fit(points: &[(f64, f64)], w: &[f64], c: f64) -> Option<(PowerLaw, f64)> {
+/// For a fixed `c`, the weighted least-squares `a`, `b` of `L = a + b·x` with `x = t^(−c)`
+/// (written into `x` from each point's `ln t`, once), and the weighted squared error; `a`
+/// is kept at 0 or above (a loss has no negative floor: an early, nearly straight curve in
+/// log steps would otherwise fit a floor far below zero and extrapolate a fall that never
+/// levels off). `None` when the `x` values do not vary.
+fn linear_fit(
+    points: &[(f64, f64)],
+    ln_t: &[f64],
+    x: &mut [f64],
+    w: &[f64],
+    c: f64,
+) -> Option<(PowerLaw, f64)> {
+    for (x, &l) in x.iter_mut().zip(ln_t) {
+        *x = (-c * l).exp();
+    }
     let sw: f64 = w.iter().sum();
-    let x = |t: f64| t.powf(-c);
-    let mx = points.iter().zip(w).map(|(p, w)| w * x(p.0)).sum::<f64>() / sw;
+    let mx = x.iter().zip(w).map(|(x, w)| w * x).sum::<f64>() / sw;
     let my = points.iter().zip(w).map(|(p, w)| w * p.1).sum::<f64>() / sw;
     let (mut sxx, mut sxy) = (0.0, 0.0);
-    for (&(t, l), &w) in points.iter().zip(w) {
-        let dx = x(t) - mx;
+    for ((&(_, l), &w), &x) in points.iter().zip(w).zip(x.iter()) {
+        let dx = x - mx;
         sxx += w * dx * dx;
         sxy += w * dx * (l - my);
     }
@@ -107,32 +125,26 @@ fn linear_fit(points: &[(f64, f64)], w: &[f64], c: f64) -> Option<(PowerLaw, f64
         return None;
     }
     let b = sxy / sxx;
-    let curve = if my - b * mx >= 0.0 {
-        PowerLaw {
-            a: my - b * mx,
-            b,
-            c,
-        }
+    let (a, b) = if my - b * mx >= 0.0 {
+        (my - b * mx, b)
     } else {
         // The best curve with its floor held at 0: `L = b·x`.
         let (sxx0, sxl0) = points
             .iter()
             .zip(w)
-            .fold((0.0, 0.0), |(xx, xl), (&(t, l), w)| {
-                (xx + w * x(t) * x(t), xl + w * x(t) * l)
+            .zip(x.iter())
+            .fold((0.0, 0.0), |(xx, xl), ((&(_, l), w), &x)| {
+                (xx + w * x * x, xl + w * x * l)
             });
-        PowerLaw {
-            a: 0.0,
-            b: sxl0 / sxx0,
-            c,
-        }
+        (0.0, sxl0 / sxx0)
     };
     let error = points
         .iter()
         .zip(w)
-        .map(|(&(t, l), w)| w * (l - curve.at(t)).powi(2))
+        .zip(x.iter())
+        .map(|((&(_, l), w), &x)| w * (l - (a + b * x)).powi(2))
         .sum();
-    Some((curve, error))
+    Some((PowerLaw { a, b, c }, error))
 }
 
 /// Huber weights of the points' residuals from `curve`, scaled by their median absolute

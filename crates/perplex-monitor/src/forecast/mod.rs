@@ -16,6 +16,7 @@
 //! falling, a fit that misses its points, or a run whose state is a rise. [`NoForecast`]
 //! then says why.
 
+pub mod calibrate;
 pub mod fit;
 
 use std::fmt;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::nll::format_ppl;
 use crate::signal::SignalKind;
+pub use calibrate::Schedule;
 use fit::{PowerLaw, fit_power_law};
 
 /// Evaluations (after step 0) a forecast needs: three parameters, and two more to check them.
@@ -80,6 +82,14 @@ pub struct Projection {
     /// When the target loss would be reached, if a target was set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<TargetOutlook>,
+    /// How much the interval was widened below for an anneal a foreign log's unknown
+    /// schedule may still hold, nats (0 for perplex's own runs).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub anneal_allowance: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl Projection {
@@ -129,6 +139,13 @@ impl fmt::Display for Projection {
             ppl(self.high),
             self.points
         )?;
+        if self.anneal_allowance > 0.0 {
+            write!(
+                f,
+                " (widened {:.3} below: the log has no learning rate, an anneal may be ahead)",
+                self.anneal_allowance
+            )?;
+        }
         match &self.target {
             Some(TargetOutlook {
                 loss,
@@ -220,14 +237,16 @@ impl fmt::Display for NoForecast {
 }
 
 /// Forecasts the validation loss at `horizon` from `curve`'s `(step, val loss)` points (nats),
-/// for a run whose state is now `state`; `target` is the loss to reach, if any.
+/// for a run whose state is now `state`; `target` is the loss to reach, if any; `schedule`
+/// says what is known of the schedule ahead (see [`calibrate`]).
 pub fn forecast(
     curve: &[(u64, f64)],
     state: SignalKind,
     horizon: Option<u64>,
     target: Option<f64>,
+    schedule: Schedule,
 ) -> Forecast {
-    match project(curve, state, horizon, target) {
+    match project(curve, state, horizon, target, schedule) {
         Ok(p) => Forecast::Fitted(Box::new(p)),
         Err(reason) => Forecast::Unavailable { reason },
     }
@@ -238,6 +257,7 @@ fn project(
     state: SignalKind,
     horizon: Option<u64>,
     target: Option<f64>,
+    schedule: Schedule,
 ) -> Result<Projection, NoForecast> {
     use SignalKind::*;
     if matches!(state, Diverging | Overfitting | Diverged | NonFinite) {
@@ -274,13 +294,16 @@ fn project(
     }
     let at = horizon as f64;
     let value = law.at(at);
+    let widened = calibrate::widening(schedule, &points, at, value);
     let half = 2.0 * (jackknife_se(&points, at).powi(2) + fitted.rmse.powi(2)).sqrt()
-        + drift(&points, at, value);
+        + drift(&points, at, value)
+        + widened.both;
     Ok(Projection {
         step: horizon,
         val_loss: value,
-        low: value - half,
+        low: value - half - widened.below,
         high: value + half,
+        anneal_allowance: widened.below,
         floor: law.a,
         scale: law.b,
         exponent: law.c,

@@ -1,9 +1,12 @@
 //! JSON lines: perplex's own records (with `kind`), and any object with a step and a train
-//! or validation loss under the keys `--step-col`, `--train-col`, `--val-col` name.
+//! or validation loss under the keys `--step-col`, `--train-col`, `--val-col` name, or the
+//! names trainers use ([`Columns::pick`]: `step`, `_step`, `train/loss`, `eval/loss`, …, as
+//! W&B's `wandb-history.jsonl` writes them).
 
 use serde_json::Value;
 
-use super::{Columns, Parsed, Row, RowError};
+use super::columns::{Columns, Role};
+use super::{Parsed, Row, RowError};
 use crate::records::BaselineRecord;
 
 /// Reads one JSON line. A perplex record (with `kind`) is understood as it is; any other
@@ -28,8 +31,14 @@ pub fn parse(text: &str, line: usize, cols: &Columns) -> Result<Parsed, RowError
                 .ok_or_else(|| err(format!("`{key}` is {v}, not a number"))),
         }
     };
-    let Some(step) = num(&cols.step)? else {
-        return Ok(Parsed::Skipped(format!("no numeric `{}`", cols.step)));
+    let keys: Vec<&str> = value
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let key = |role| cols.pick(role, &keys);
+    let Some(step) = key(Role::Step).map(num).transpose()?.flatten() else {
+        let step = cols.asked(Role::Step).unwrap_or("step");
+        return Ok(Parsed::Skipped(format!("no numeric `{step}`")));
     };
     let step = step as u64;
     let mut rows = Vec::new();
@@ -47,20 +56,29 @@ pub fn parse(text: &str, line: usize, cols: &Columns) -> Result<Parsed, RowError
             _ => {}
         }
     } else {
-        if let Some(loss) = num(&cols.train)? {
+        let lr = key(Role::Lr).map(num).transpose()?.flatten();
+        if let Some(loss) = key(Role::Train).map(num).transpose()?.flatten() {
             rows.push(Row::Train { step, loss });
         }
-        if let Some(val) = num(&cols.val)? {
+        if let Some(val) = key(Role::Val).map(num).transpose()?.flatten() {
             rows.push(Row::Eval {
                 step,
                 val,
                 train_eval: None,
-                lr: num("lr")?,
+                lr,
             });
+        }
+        if let Some(lr) = lr.filter(|_| !rows.is_empty()) {
+            rows.push(Row::Lr { step, lr });
         }
     }
     Ok(if rows.is_empty() {
-        Parsed::Skipped(format!("neither `{}` nor `{}`", cols.train, cols.val))
+        let name = |role, default| cols.asked(role).unwrap_or(default).to_string();
+        Parsed::Skipped(format!(
+            "neither `{}` nor `{}`",
+            name(Role::Train, "train_loss"),
+            name(Role::Val, "val_loss")
+        ))
     } else {
         Parsed::Rows(rows)
     })

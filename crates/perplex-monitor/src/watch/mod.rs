@@ -1,40 +1,28 @@
-//! Watching a log perplex did not write: rows of step / train loss / val loss from JSON lines,
-//! CSV, nanoGPT's text log or a TensorBoard event directory, fed to the same [`Monitor`] that
-//! watches perplex's own runs.
+//! Watching a log perplex did not write: rows of step / train loss / val loss / learning rate
+//! from whatever a trainer wrote (JSON lines, CSV, Hugging Face's `trainer_state.json`,
+//! nanoGPT's, build-nanogpt's and any `key: value` printed log, TensorBoard events), fed to
+//! the same [`crate::Monitor`] that watches perplex's own runs. Each format's reader is one
+//! file; [`detect`] picks one from the content; [`feeder`] feeds the rows to the monitor.
 
+pub mod columns;
 pub mod csv;
+pub mod detect;
+pub mod feeder;
 pub mod json;
+pub mod keyvalue;
+pub mod pairs;
+pub mod streams;
 pub mod tensorboard;
 #[cfg(test)]
 mod tests;
 pub mod text;
+pub mod trainer_state;
 
-use std::path::Path;
+pub use columns::Columns;
+pub use detect::Format;
+pub use feeder::{Feeder, RunEnd, Said};
 
 use crate::baselines::Baselines;
-use crate::monitor::{Judgement, Monitor, Observation};
-use crate::signal::Signal;
-
-/// Which columns (CSV) or keys (JSON) hold the numbers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Columns {
-    /// The optimizer step.
-    pub step: String,
-    /// The training loss.
-    pub train: String,
-    /// The validation loss.
-    pub val: String,
-}
-
-impl Default for Columns {
-    fn default() -> Self {
-        Self {
-            step: "step".into(),
-            train: "train_loss".into(),
-            val: "val_loss".into(),
-        }
-    }
-}
 
 /// The unit a log writes its losses in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::IntoStaticStr, strum::VariantArray)]
@@ -87,6 +75,8 @@ pub enum Row {
         train_eval: Option<f64>,
         lr: Option<f64>,
     },
+    /// The learning rate in force at a step, from a training line.
+    Lr { step: u64, lr: f64 },
     /// The baselines of a perplex run (its `baseline` record).
     Baselines(Baselines),
 }
@@ -97,7 +87,7 @@ impl Row {
         match *self {
             Row::Train { loss, .. } => Some(loss),
             Row::Eval { val, .. } => Some(val),
-            Row::Baselines(_) => None,
+            Row::Lr { .. } | Row::Baselines(_) => None,
         }
     }
 
@@ -120,7 +110,7 @@ impl Row {
                 train_eval: train_eval.map(|t| unit.to_nats(t)),
                 lr,
             },
-            Row::Baselines(b) => Row::Baselines(b),
+            Row::Lr { .. } | Row::Baselines(_) => self,
         }
     }
 }
@@ -154,64 +144,6 @@ fn number_text(text: &str) -> Option<f64> {
     }
 }
 
-/// The formats `perplex watch` reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// One JSON object per line (perplex's `metrics.jsonl`, most loggers).
-    JsonLines,
-    /// CSV with a header row.
-    Csv,
-    /// nanoGPT's printed log.
-    Text,
-    /// A directory of TensorBoard event files.
-    TensorBoard,
-}
-
-impl Format {
-    /// The format `path` has whatever it holds: a directory is TensorBoard events, a `.csv`
-    /// file CSV; `None` when the first line decides (see [`Format::of_first_line`]).
-    pub fn of_path(path: &Path) -> Option<Format> {
-        if path.is_dir() {
-            Some(Format::TensorBoard)
-        } else if path.extension().is_some_and(|e| e == "csv") {
-            Some(Format::Csv)
-        } else {
-            None
-        }
-    }
-
-    /// The format of a log whose first non-empty line is `line`: JSON lines when it is an
-    /// object, nanoGPT text otherwise.
-    pub fn of_first_line(line: &str) -> Format {
-        if line.trim_start().starts_with('{') {
-            Format::JsonLines
-        } else {
-            Format::Text
-        }
-    }
-
-    /// The format of `path` as it is now: [`Format::of_path`], else its first non-empty line
-    /// (JSON lines for an empty or unreadable file).
-    pub fn detect(path: &Path) -> Format {
-        Format::of_path(path).unwrap_or_else(|| {
-            let text = std::fs::read_to_string(path).unwrap_or_default();
-            text.lines()
-                .find(|l| !l.trim().is_empty())
-                .map_or(Format::JsonLines, Format::of_first_line)
-        })
-    }
-
-    /// The format's name, for messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::JsonLines => "JSON lines",
-            Format::Csv => "CSV",
-            Format::Text => "nanoGPT text",
-            Format::TensorBoard => "TensorBoard events",
-        }
-    }
-}
-
 /// Reads a line-based log one line at a time.
 #[derive(Debug, Clone)]
 pub enum LineReader {
@@ -221,16 +153,32 @@ pub enum LineReader {
     Csv(csv::CsvReader),
     /// nanoGPT text.
     Text,
+    /// build-nanogpt's `log.txt`.
+    Streams,
+    /// Any printed `key: value` log.
+    KeyValue(keyvalue::KeyValueReader),
 }
 
 impl LineReader {
-    /// A reader for a line-based `format` (TensorBoard is not one).
+    /// A reader for a line-based `format` (a whole document or an event directory is not
+    /// one).
     pub fn new(format: Format) -> Option<Self> {
         match format {
             Format::JsonLines => Some(LineReader::Json),
             Format::Csv => Some(LineReader::Csv(csv::CsvReader::default())),
             Format::Text => Some(LineReader::Text),
-            Format::TensorBoard => None,
+            Format::Streams => Some(LineReader::Streams),
+            Format::KeyValue => Some(LineReader::KeyValue(Default::default())),
+            Format::TrainerState | Format::TensorBoard => None,
+        }
+    }
+
+    /// What the reader has to say about how it reads the log (which column it took, say),
+    /// once: `None` after the first call.
+    pub fn take_note(&mut self) -> Option<String> {
+        match self {
+            LineReader::Csv(reader) => reader.take_note(),
+            _ => None,
         }
     }
 
@@ -243,59 +191,8 @@ impl LineReader {
             LineReader::Json => json::parse(text.trim(), line, cols),
             LineReader::Csv(reader) => reader.parse(text, line, cols),
             LineReader::Text => text::parse(text, line),
-        }
-    }
-}
-
-/// What the monitor said about one row.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Said {
-    /// A training row raised a signal (`unstable`, `non_finite`).
-    Step(Signal),
-    /// An evaluation row was judged.
-    Eval {
-        /// The row's step.
-        step: u64,
-        /// The judgement.
-        judgement: Judgement,
-    },
-}
-
-/// Feeds one row to `monitor` (a training row counts as one step of unknown size); returns
-/// what it said, if anything. A perplex baseline record sets the monitor's levels; otherwise,
-/// when the step-0 level is unknown, the first row's loss stands for it.
-pub fn feed(monitor: &mut Monitor, row: Row) -> Option<Said> {
-    if let Row::Baselines(b) = row {
-        monitor.set_baselines(b);
-        return None;
-    }
-    if monitor.is_fresh()
-        && monitor.baselines().initial.is_none()
-        && let Some(loss) = row.loss().filter(|l| l.is_finite())
-    {
-        let inferred = Baselines {
-            initial: Some(loss),
-            ..*monitor.baselines()
-        };
-        monitor.set_baselines(inferred);
-    }
-    match row {
-        Row::Baselines(_) => None,
-        Row::Train { step, loss } => monitor.on_step(step, loss, 1).map(Said::Step),
-        Row::Eval {
-            step,
-            val,
-            train_eval,
-            lr,
-        } => {
-            let judgement = monitor.on_eval(Observation {
-                step,
-                val_loss: val,
-                train_eval_loss: train_eval,
-                lr,
-                samples: &[],
-            });
-            Some(Said::Eval { step, judgement })
+            LineReader::Streams => streams::parse(text, line),
+            LineReader::KeyValue(reader) => reader.parse(text, line, cols),
         }
     }
 }

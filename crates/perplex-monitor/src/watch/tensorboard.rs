@@ -273,9 +273,10 @@ pub const TRAIN_TAGS: [&str; 7] = [
     "loss",
 ];
 /// Tag names that usually hold a validation loss, tried in order when `--val-tag` is not
-/// given.
-pub const VAL_TAGS: [&str; 7] = [
+/// given (`eval/loss` is Hugging Face Trainer's).
+pub const VAL_TAGS: [&str; 8] = [
     "val/loss",
+    "eval/loss",
     "val_loss",
     "loss/val",
     "Loss/val",

@@ -1,5 +1,6 @@
 use super::tensorboard::{EventDir, choose_tags, rows};
 use super::*;
+use crate::Monitor;
 use crate::detector::DetectorConfig;
 use crate::signal::SignalKind;
 use crate::sinks::tensorboard::EventWriter;
@@ -28,11 +29,12 @@ fn read_all(format: Format, text: &str, cols: &Columns) -> Result<(Vec<Row>, usi
 
 /// The states the monitor names at each evaluation of `rows`.
 fn states(rows: Vec<Row>) -> Vec<(u64, SignalKind)> {
-    let mut monitor = monitor();
+    let mut feeder = Feeder::new(monitor());
     rows.into_iter()
-        .filter_map(|r| match feed(&mut monitor, r)? {
+        .flat_map(|r| feeder.feed(r))
+        .filter_map(|said| match said {
             Said::Eval { step, judgement } => Some((step, judgement.verdict.state.kind)),
-            Said::Step(_) => None,
+            _ => None,
         })
         .collect()
 }
@@ -50,11 +52,15 @@ iter,train_loss,val_loss,lr
 #[test]
 fn a_hand_written_csv_with_renamed_columns_is_read_and_judged() {
     let cols = Columns {
-        step: "iter".into(),
+        step: Some("iter".into()),
         ..Columns::default()
     };
     let (rows, skipped) = read_all(Format::Csv, LOG, &cols).unwrap();
-    assert_eq!(rows.len(), 11, "6 train losses and 5 val losses");
+    assert_eq!(
+        rows.len(),
+        17,
+        "6 train losses, 5 val losses and 6 learning rates"
+    );
     assert_eq!(skipped, 0, "the header is not a skipped record");
     use SignalKind::*;
     assert_eq!(
@@ -75,7 +81,8 @@ fn bad_csv_rows_name_their_line() {
     let err = read_all(Format::Csv, "step,val_loss\n1,2.0\n2,abc\n", &cols).unwrap_err();
     assert_eq!(err.to_string(), "line 3: `abc` is not a number");
     let err = read_all(Format::Csv, "x,y\n1,2\n", &cols).unwrap_err();
-    assert!(err.reason.contains("no `step` column"), "{err}");
+    assert!(err.reason.contains("no step column"), "{err}");
+    assert!(err.reason.contains("--step-col"), "{err}");
     let err = read_all(Format::Csv, "step,val_loss\n1,2.0,3\n", &cols).unwrap_err();
     assert_eq!(err.to_string(), "line 2: 3 fields, the header has 2");
 }
@@ -125,15 +132,14 @@ fn python_s_bare_nan_is_read_as_non_finite_and_a_string_loss_is_an_error() {
         err.to_string(),
         r#"line 9: `train_loss` is "2.5x", not a number"#
     );
-    let mut monitor = monitor();
-    let said = feed(
-        &mut monitor,
-        Row::Train {
-            step: 3,
-            loss: f64::NAN,
-        },
+    let mut feeder = Feeder::new(monitor());
+    let said = feeder.feed(Row::Train {
+        step: 3,
+        loss: f64::NAN,
+    });
+    assert!(
+        matches!(&said[..], [Said::Levels(_), Said::Step(s)] if s.kind == SignalKind::NonFinite)
     );
-    assert!(matches!(said, Some(Said::Step(s)) if s.kind == SignalKind::NonFinite));
 }
 
 #[test]
@@ -237,11 +243,12 @@ fn the_format_follows_the_path_and_the_first_line() {
         std::fs::write(&path, text).unwrap();
         path
     };
-    assert_eq!(Format::detect(dir.path()), Format::TensorBoard);
-    assert_eq!(Format::detect(&write("a.csv", LOG)), Format::Csv);
-    assert_eq!(Format::detect(&write("a.log", NANOGPT)), Format::Text);
+    assert_eq!(Format::detect(dir.path()), Some(Format::TensorBoard));
+    assert_eq!(Format::detect(&write("a.log", LOG)), Some(Format::Csv));
+    assert_eq!(Format::detect(&write("b.log", NANOGPT)), Some(Format::Text));
     let json = write("a.log2", "\n{\"step\": 1, \"train_loss\": 2}\n");
-    assert_eq!(Format::detect(&json), Format::JsonLines);
+    assert_eq!(Format::detect(&json), Some(Format::JsonLines));
+    assert_eq!(Format::detect(&write("empty.log", "")), None);
 }
 
 /// Writes a perplex-shaped event file: baselines, three train losses, two evaluations.

@@ -1,0 +1,162 @@
+//! `perplex watch` over a log file: line by line (JSON lines, CSV, printed text), or as one
+//! document (`trainer_state.json`, read again whole when it changes under `--follow`).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use perplex_monitor::watch::{Format, LineReader, Parsed, Unit, trainer_state};
+
+use super::args::WatchArgs;
+use super::report::Watch;
+
+/// Reads the log file; returns what it held, for the summary's message when nothing could be
+/// read.
+pub fn watch_file(args: &WatchArgs, asked: Option<Format>, watch: &mut Watch) -> Result<String> {
+    let shown = args.log.display().to_string();
+    std::fs::metadata(&args.log).with_context(|| shown.clone())?;
+    let format = loop {
+        match asked.or_else(|| Format::detect(&args.log)) {
+            Some(format) => break format,
+            // An empty file being followed: wait for its first line.
+            None if args.follow && watch.wait() => continue,
+            None if args.follow => return Ok("an empty file".into()),
+            None => anyhow::bail!("{shown} is empty: there is no loss to read"),
+        }
+    };
+    if args.unit.is_none() && is_fairseq(&args.log) {
+        watch.unit = Unit::Bits;
+    }
+    let unit_note = match (args.unit, watch.unit) {
+        (None, Unit::Bits) => " (fairseq logs base-2 losses; --unit nats if these are not)",
+        _ => "",
+    };
+    println!(
+        "reading {shown} as {}, losses in {}{unit_note}",
+        format.name(),
+        watch.unit
+    );
+    if format == Format::TrainerState {
+        return watch_document(args, watch);
+    }
+    let parser = LineReader::new(format).context("a line-based format")?;
+    watch_lines(args, parser, watch)?;
+    Ok(format!(
+        "read as {}; {}",
+        format.name(),
+        first_line(&args.log)
+    ))
+}
+
+/// Reads a line-based log with `parser`.
+fn watch_lines(args: &WatchArgs, mut parser: LineReader, watch: &mut Watch) -> Result<()> {
+    let shown = args.log.display().to_string();
+    let file = std::fs::File::open(&args.log).with_context(|| shown.clone())?;
+    let mut reader = BufReader::new(file);
+    let cols = args.columns();
+    let (mut number, mut line) = (0, String::new());
+    loop {
+        line.clear();
+        let read = reader.read_line(&mut line).with_context(|| shown.clone())?;
+        if args.follow && !line.ends_with('\n') {
+            // Wait for the writer to finish the line, then read it again whole.
+            reader
+                .seek_relative(-(read as i64))
+                .with_context(|| shown.clone())?;
+            if !watch.wait() {
+                return Ok(());
+            }
+            continue;
+        }
+        if read == 0 {
+            return Ok(());
+        }
+        number += 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed = parser
+            .parse(&line, number, &cols)
+            .with_context(|| shown.clone())?;
+        if let Some(note) = parser.take_note() {
+            println!("{note}");
+        }
+        match parsed {
+            Parsed::Rows(rows) => rows.into_iter().for_each(|row| watch.row(row)),
+            Parsed::Skipped(why) => watch.skip(number, &line, &why),
+        }
+    }
+}
+
+/// Reads a `trainer_state.json` whole; under `--follow`, again each time it changes, feeding
+/// only the rows past those already fed (the Trainer rewrites it at each checkpoint).
+fn watch_document(args: &WatchArgs, watch: &mut Watch) -> Result<String> {
+    let shown = args.log.display().to_string();
+    let (mut fed, mut said_note, mut last_text) = (0, false, String::new());
+    loop {
+        let text = std::fs::read_to_string(&args.log).with_context(|| shown.clone())?;
+        if text != last_text {
+            let doc = trainer_state::parse(&text, &args.columns());
+            match doc {
+                Ok(doc) => {
+                    if !std::mem::replace(&mut said_note, true) {
+                        if let Some(note) = &doc.note {
+                            println!("{note}");
+                        }
+                        if args.max_steps.is_none() {
+                            watch.feeder.set_horizon(doc.max_steps);
+                        }
+                    }
+                    for row in doc.rows.into_iter().skip(fed) {
+                        watch.row(row);
+                        fed += 1;
+                    }
+                }
+                // A file caught half-written is read again at the next poll.
+                Err(_) if args.follow => {}
+                Err(e) => return Err(anyhow::Error::from(e).context(shown)),
+            }
+            last_text = text;
+        }
+        if !args.follow || !watch.wait() {
+            return Ok(
+                "read as Hugging Face trainer_state.json: no `loss` or `eval_loss` in \
+                       its log_history"
+                    .into(),
+            );
+        }
+    }
+}
+
+/// Whether the log looks like fairseq's (its records carry `num_updates`).
+fn is_fairseq(path: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    BufReader::new(file)
+        .lines()
+        .take(200)
+        .map_while(Result::ok)
+        .any(|l| {
+            l.contains("num_updates") && l.contains("| loss")
+                || l.contains("loss=") && l.contains("num_updates=")
+        })
+}
+
+/// The log's first non-empty line (its header, keys or first record), quoted.
+fn first_line(path: &Path) -> String {
+    let first = std::fs::File::open(path).ok().and_then(|f| {
+        BufReader::new(f)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| !l.trim().is_empty())
+    });
+    match first {
+        Some(line) if line.len() > 160 => format!(
+            "its first line: {}…",
+            &line[..line.floor_char_boundary(160)]
+        ),
+        Some(line) => format!("its first line: {line}"),
+        None => "no line".into(),
+    }
+}
