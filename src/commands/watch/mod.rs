@@ -9,16 +9,44 @@ mod events;
 mod lines;
 mod report;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use perplex_monitor::baselines::uniform_loss;
-use perplex_monitor::watch::{Feeder, Format};
+use perplex_monitor::watch::{Feeder, Format, vocab};
 use perplex_monitor::{Baselines, DetectorConfig, EarlyStoppingConfig, Monitor};
 
 pub use args::WatchArgs;
 use report::Watch;
+
+/// The vocabulary size the log or a `config.json` beside it states, said when found.
+fn stated_vocabulary(log: &Path) -> Option<usize> {
+    let dir = if log.is_dir() {
+        Some(log)
+    } else {
+        log.parent()
+    };
+    let beside = dir
+        .map(|d| d.join("config.json"))
+        .and_then(|c| std::fs::read_to_string(c).ok())
+        .and_then(|text| vocab::in_config(&text))
+        .map(|size| vocab::Found {
+            size,
+            from: "config.json beside the log".into(),
+        });
+    let stated = beside.or_else(|| {
+        let bytes = std::fs::read(log).ok()?;
+        let head = &bytes[..bytes.len().min(1 << 20)];
+        vocab::in_log(&String::from_utf8_lossy(head))
+    })?;
+    println!(
+        "vocabulary: {} token types, from {} (--vocab-size overrides)",
+        stated.size, stated.from
+    );
+    Some(stated.size)
+}
 
 /// Runs `perplex watch`.
 pub fn run(args: WatchArgs) -> Result<()> {
@@ -26,8 +54,9 @@ pub fn run(args: WatchArgs) -> Result<()> {
         args.vocab_size.is_none_or(|v| v >= 2),
         "--vocab-size must be at least 2 (the number of token types)"
     );
+    let vocab = args.vocab_size.or_else(|| stated_vocabulary(&args.log));
     let baselines = Baselines {
-        uniform: args.vocab_size.map(uniform_loss),
+        uniform: vocab.map(uniform_loss),
         ..Baselines::default()
     };
     let mut monitor = Monitor::new(

@@ -136,6 +136,10 @@ impl Watch {
 fn print_said(said: Said) {
     match said {
         Said::Step(signal) => println!("step {}: {signal}", signal.step),
+        Said::Spike(signal) => println!(
+            "step {}: spike: {} (a blip if the next step is back)",
+            signal.step, signal.evidence
+        ),
         Said::Eval { step, judgement } => {
             let v = &judgement.verdict;
             println!(

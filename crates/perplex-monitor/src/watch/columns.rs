@@ -98,12 +98,23 @@ impl Columns {
             Role::Val => &VAL_NAMES,
             Role::Lr => &LR_NAMES,
         };
-        known.iter().find_map(|k| has(k)).or_else(|| match role {
-            Role::Val => other_eval_sets(names).first().copied(),
-            Role::Lr => names.iter().copied().find(|n| n.starts_with("lr-")),
-            _ => None,
-        })
+        known
+            .iter()
+            .find_map(|k| has(k))
+            .or_else(|| known.iter().find_map(|k| exported(names, k)))
+            .or_else(|| match role {
+                Role::Val => other_eval_sets(names).first().copied(),
+                Role::Lr => names.iter().copied().find(|n| n.starts_with("lr-")),
+                _ => None,
+            })
     }
+}
+
+/// A column of W&B's exported CSV for `known`: `RUN - train/loss` (its `__MIN` and `__MAX`
+/// companions are not the value).
+fn exported<'a>(names: &[&'a str], known: &str) -> Option<&'a str> {
+    let suffix = format!(" - {known}");
+    names.iter().copied().find(|n| n.ends_with(&suffix))
 }
 
 /// The losses of named eval sets (`eval_wiki_loss`, `val_ood_loss`), sorted.
@@ -163,6 +174,20 @@ mod tests {
             ..Columns::default()
         };
         assert_eq!(asked.pick(Role::Val, &names), None, "asked and absent");
+    }
+
+    #[test]
+    fn w_and_b_s_exported_columns_are_found_by_their_suffix() {
+        let names = [
+            "Step",
+            "run-7 - train/loss",
+            "run-7 - train/loss__MIN",
+            "run-7 - eval/loss",
+        ];
+        let cols = Columns::default();
+        assert_eq!(cols.pick(Role::Step, &names), Some("Step"));
+        assert_eq!(cols.pick(Role::Train, &names), Some("run-7 - train/loss"));
+        assert_eq!(cols.pick(Role::Val, &names), Some("run-7 - eval/loss"));
     }
 
     #[test]

@@ -15,8 +15,12 @@ const DIVERGE_MARGIN: f64 = 0.1;
 /// What the monitor said about one row.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Said {
-    /// A training row raised a signal (`unstable`, `non_finite`).
+    /// A training row raised a signal: `non_finite`, or `unstable` for a spike that has not
+    /// come back at the next logged step.
     Step(Signal),
+    /// A training loss spiked: a one-step blip if the next step is back to normal (then it
+    /// is only counted), the start of trouble if not.
+    Spike(Signal),
     /// An evaluation row was judged.
     Eval {
         /// The row's step.
@@ -72,6 +76,8 @@ pub struct Feeder {
     non_finite: Option<(u64, &'static str)>,
     train_rows: usize,
     last_train: Option<(u64, f64)>,
+    /// The step of a spike at the previous training row, not yet known to be a blip.
+    spiked_at: Option<u64>,
     last: Option<SignalKind>,
     fresh: bool,
 }
@@ -85,6 +91,7 @@ impl Feeder {
             non_finite: None,
             train_rows: 0,
             last_train: None,
+            spiked_at: None,
             last: None,
             fresh: true,
         }
@@ -120,7 +127,8 @@ impl Feeder {
                 self.train_rows += 1;
                 self.last_train = Some((step, loss));
                 self.note_non_finite(step, loss, "training");
-                self.monitor.on_step(step, loss, 1).map(Said::Step)
+                let signal = self.monitor.on_step(step, loss, 1);
+                self.judge_spike(step, signal)
             }
             Row::Eval {
                 step,
@@ -171,6 +179,25 @@ impl Feeder {
                 train_rows: self.train_rows,
             },
         }
+    }
+
+    /// What a training row's signal means once the row before it is known: a spike after a
+    /// spike is `unstable` (it did not come back), a first spike only a spike.
+    fn judge_spike(&mut self, step: u64, signal: Option<Signal>) -> Option<Said> {
+        let before = self.spiked_at.take();
+        let signal = signal?;
+        if signal.kind != SignalKind::Unstable {
+            return Some(Said::Step(signal));
+        }
+        self.spiked_at = Some(step);
+        Some(match before {
+            Some(at) => Said::Step(Signal::new(
+                SignalKind::Unstable,
+                step,
+                format!("the spike at step {at} has not come back: {}", signal.evidence),
+            )),
+            None => Said::Spike(signal),
+        })
     }
 
     fn note_non_finite(&mut self, step: u64, loss: f64, which: &'static str) {
@@ -274,6 +301,31 @@ mod tests {
                 which: "training"
             }
         );
+    }
+
+    #[test]
+    fn a_spike_is_a_spike_until_the_next_step_says_whether_it_stayed() {
+        let mut f = feeder(None);
+        let mut said = Vec::new();
+        for (step, loss) in (0..30).map(|s| (s, 3.0 + 0.01 * (s % 3) as f64)) {
+            said.extend(f.feed(Row::Train { step, loss }));
+        }
+        let kinds = |rows: &[(u64, f64)], f: &mut Feeder| -> Vec<String> {
+            rows.iter()
+                .flat_map(|&(step, loss)| f.feed(Row::Train { step, loss }))
+                .map(|s| match s {
+                    Said::Spike(s) => format!("spike {}", s.step),
+                    Said::Step(s) => format!("{} {}", s.kind, s.step),
+                    other => format!("{other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(kinds(&[(30, 9.0), (31, 3.0)], &mut f), ["spike 30"]);
+        assert_eq!(
+            kinds(&[(32, 9.0), (33, 8.0)], &mut f),
+            ["spike 32", "unstable 33"]
+        );
+        assert!(said.iter().all(|s| matches!(s, Said::Levels(_))), "{said:?}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod tensorboard;
 mod tests;
 pub mod text;
 pub mod trainer_state;
+pub mod vocab;
 
 pub use columns::Columns;
 pub use detect::Format;
