@@ -160,6 +160,29 @@ impl Monitor {
         signal
     }
 
+    /// The `unstable` alarm of an evaluation, when `troubling` spikes came since the previous
+    /// one: how many, and the first of them.
+    fn unstable_alarm(&mut self, step: u64, troubling: usize) -> Option<Signal> {
+        let first = self.first_spike.take().filter(|_| troubling > 0)?;
+        let evidence = format!(
+            "{troubling} training-loss spike(s) since the previous evaluation that did not \
+             recover at the next step or came in a cluster ({} one-step blip(s) in all); the \
+             first, at step {}: {}",
+            self.blips, first.step, first.evidence
+        );
+        Some(Signal::new(SignalKind::Unstable, step, evidence))
+    }
+
+    /// What the forecast knows of the schedule ahead: perplex's own, or a foreign log's,
+    /// known when the log gives the learning rate.
+    fn schedule(&self, lr: Option<f64>) -> Schedule {
+        match (self.detector.is_foreign(), lr) {
+            (false, _) => Schedule::Own,
+            (true, Some(_)) => Schedule::ForeignKnown,
+            (true, None) => Schedule::ForeignUnknown,
+        }
+    }
+
     /// Counts a one-step blip, and whether it closes a cluster of [`CLUSTER`] blips within
     /// [`CLUSTER_SPAN`] training steps.
     fn count_blip(&mut self) {
@@ -192,17 +215,9 @@ impl Monitor {
         };
         let mut verdict = self.detector.on_eval(point, seen.samples);
         let troubling = self.troubling_spikes();
-        if let Some(first) = self.first_spike.take().filter(|_| troubling > 0) {
-            let evidence = format!(
-                "{troubling} training-loss spike(s) since the previous evaluation that did not \
-                 recover at the next step or came in a cluster ({} one-step blip(s) in all); the \
-                 first, at step {}: {}",
-                self.blips, first.step, first.evidence
-            );
-            verdict
-                .alarms
-                .push(Signal::new(SignalKind::Unstable, seen.step, evidence));
-        }
+        verdict
+            .alarms
+            .extend(self.unstable_alarm(seen.step, troubling));
         if let Some(found) = &self.contamination {
             found.cite_in(&mut verdict);
         }
@@ -228,17 +243,12 @@ impl Monitor {
         self.clustered = 0;
         // A spike at the last step was counted as unresolved: it is not judged again.
         self.pending = None;
-        let schedule = match (self.detector.is_foreign(), seen.lr) {
-            (false, _) => Schedule::Own,
-            (true, Some(_)) => Schedule::ForeignKnown,
-            (true, None) => Schedule::ForeignUnknown,
-        };
         let forecast = forecast(
             &self.detector.val_curve(),
             verdict.state.kind,
             self.horizon,
             self.target_loss(),
-            schedule,
+            self.schedule(seen.lr),
         );
         Judgement {
             verdict,

@@ -82,7 +82,10 @@ fn a_noisy_healthy_run_is_rarely_called_diverging_or_overfitting() {
             alarms * 50 <= states.len(),
             "sigma {sigma}: {alarms} of 800 evaluations diverging or overfitting"
         );
-        let diverged = states.iter().filter(|k| **k == SignalKind::Diverged).count();
+        let diverged = states
+            .iter()
+            .filter(|k| **k == SignalKind::Diverged)
+            .count();
         assert!(diverged <= 2, "sigma {sigma}: {diverged} diverged");
     }
 }

@@ -69,21 +69,7 @@ impl Watch {
         }
         let health = self.feeder.monitor().run_health();
         match self.feeder.end() {
-            RunEnd::NothingRead => {
-                let quoted = if self.unread.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; the first lines not read:\n  {}",
-                        self.unread.join("\n  ")
-                    )
-                };
-                anyhow::bail!(
-                    "no loss could be read from this log ({seen}){quoted}\nname the format with \
-                     --format (jsonl, csv, text, streams, kv, trainer-state, tensorboard) and the \
-                     losses with --step-col/--train-col/--val-col (or --train-tag/--val-tag)"
-                )
-            }
+            RunEnd::NothingRead => nothing_read(seen, &self.unread),
             RunEnd::NoEvaluation { train_rows } => {
                 println!(
                     "no validation losses found ({seen}): {train_rows} training losses read, \
@@ -97,39 +83,52 @@ impl Watch {
                      step {step}, is {:.2} nats above the level {level:.4} (uniform or step 0)",
                     loss - level
                 );
-                Err(Stopped {
-                    reason: StopReason::Diverged,
-                    message: format!(
-                        "the run ends diverged: its training loss {loss:.4} at step {step} is worse \
-                         than guessing"
-                    ),
-                }
-                .into())
+                let why = format!(
+                    "the run ends diverged: its training loss {loss:.4} at step {step} is worse \
+                     than guessing"
+                );
+                stopped(StopReason::Diverged, why)
             }
             RunEnd::NonFinite { step, which } => {
                 println!("run health 0/100: non-finite");
-                Err(Stopped {
-                    reason: StopReason::NonFinite,
-                    message: format!(
-                        "the {which} loss is NaN or infinite from step {step}: the run is broken \
-                         there, whatever it logged after"
-                    ),
-                }
-                .into())
+                let why = format!(
+                    "the {which} loss is NaN or infinite from step {step}: the run is broken \
+                     there, whatever it logged after"
+                );
+                stopped(StopReason::NonFinite, why)
             }
             RunEnd::Judged { health: h, last } => {
                 println!("run health {:.0}/100", health.unwrap_or(h));
                 match last {
-                    SignalKind::Diverged | SignalKind::Diverging => Err(Stopped {
-                        reason: StopReason::Diverged,
-                        message: format!("the run ends {last}: see its last evaluation above"),
-                    }
-                    .into()),
+                    SignalKind::Diverged | SignalKind::Diverging => stopped(
+                        StopReason::Diverged,
+                        format!("the run ends {last}: see its last evaluation above"),
+                    ),
                     _ => Ok(()),
                 }
             }
         }
     }
+}
+
+/// The error of a log in which nothing was read: what it held, its first unread lines, and
+/// the flags that name a format and the columns.
+fn nothing_read(seen: &str, unread: &[String]) -> Result<()> {
+    let quoted = if unread.is_empty() {
+        String::new()
+    } else {
+        format!("; the first lines not read:\n  {}", unread.join("\n  "))
+    };
+    anyhow::bail!(
+        "no loss could be read from this log ({seen}){quoted}\nname the format with --format \
+         (jsonl, csv, text, streams, kv, trainer-state, tensorboard) and the losses with \
+         --step-col/--train-col/--val-col (or --train-tag/--val-tag)"
+    )
+}
+
+/// The error that ends a watch with the exit status of `reason` (see `main.rs`).
+fn stopped(reason: StopReason, message: String) -> Result<()> {
+    Err(Stopped { reason, message }.into())
 }
 
 /// Prints one thing the monitor said.

@@ -163,15 +163,7 @@ impl Detector {
     /// its training loss (eval-mode slice when measured) above what it was at the best.
     pub(super) fn diverging(&self, point: &EvalPoint) -> Option<String> {
         let r = self.risen()?;
-        let (then, now) = (r.train_then, r.train_now);
-        let with_train = if now > then {
-            format!("and the train loss rose with it ({then:.4} → {now:.4})")
-        } else if then.is_nan() || now.is_nan() {
-            // A log of validation losses only: a rise beyond the noise is still no plateau.
-            "and the log has no training loss to tell memorising from getting worse".into()
-        } else {
-            return None;
-        };
+        let with_train = train_with_the_rise(&r)?;
         let above = |p: &EvalPoint| p.val_loss > r.val_best + r.margin;
         let evals_above = self
             .evals
@@ -223,6 +215,22 @@ impl Detector {
         };
         let _ = write!(evidence, "; {}: {advice}", lr.describe());
         Some(evidence)
+    }
+}
+
+/// What the training loss did beside a rise that makes it `diverging`: rose with it, or is
+/// not in the log (a rise beyond the noise is still no plateau); `None` when it fell (that
+/// is overfitting).
+fn train_with_the_rise(r: &Rise) -> Option<String> {
+    let (then, now) = (r.train_then, r.train_now);
+    if now > then {
+        Some(format!(
+            "and the train loss rose with it ({then:.4} → {now:.4})"
+        ))
+    } else if then.is_nan() || now.is_nan() {
+        Some("and the log has no training loss to tell memorising from getting worse".into())
+    } else {
+        None
     }
 }
 

@@ -294,16 +294,13 @@ fn project(
     }
     let at = horizon as f64;
     let value = law.at(at);
-    let widened = calibrate::widening(schedule, &points, at, value);
-    let half = 2.0 * (jackknife_se(&points, at).powi(2) + fitted.rmse.powi(2)).sqrt()
-        + drift(&points, at, value)
-        + widened.both;
+    let (low, high, allowance) = interval(&points, fitted.rmse, at, value, schedule);
     Ok(Projection {
         step: horizon,
         val_loss: value,
-        low: value - half - widened.below,
-        high: value + half,
-        anneal_allowance: widened.below,
+        low,
+        high,
+        anneal_allowance: allowance,
         floor: law.a,
         scale: law.b,
         exponent: law.c,
@@ -314,6 +311,23 @@ fn project(
             step: law.step_reaching(loss).map(|t| t.ceil() as u64),
         }),
     })
+}
+
+/// The interval around the forecast `value` at `at`, `±(2·√(se² + rmse²) + drift)`, widened
+/// for a foreign log (see [`calibrate`]): its low and high ends, and the anneal allowance
+/// taken off below.
+fn interval(
+    points: &[(f64, f64)],
+    rmse: f64,
+    at: f64,
+    value: f64,
+    schedule: Schedule,
+) -> (f64, f64, f64) {
+    let widened = calibrate::widening(schedule, points, at, value);
+    let half = 2.0 * (jackknife_se(points, at).powi(2) + rmse.powi(2)).sqrt()
+        + drift(points, at, value)
+        + widened.both;
+    (value - half - widened.below, value + half, widened.below)
 }
 
 /// How far the forecast at `at` moved with the last third of the evaluations: the fit of the

@@ -59,23 +59,8 @@ impl CsvReader {
             return Ok(Parsed::Skipped("the step is empty".into()));
         };
         let step = step as u64 + at.epoch_offset;
-        let mut rows = Vec::new();
-        if let Some(loss) = cell(at.train)? {
-            rows.push(Row::Train { step, loss });
-        }
-        let lr = cell(at.lr)?;
-        if let Some(val) = cell(at.val)? {
-            rows.push(Row::Eval {
-                step,
-                val,
-                train_eval: None,
-                lr,
-            });
-        }
-        if let Some(lr) = lr {
-            rows.push(Row::Lr { step, lr });
-        }
-        Ok(Parsed::Rows(rows))
+        let (train, val, lr) = (cell(at.train)?, cell(at.val)?, cell(at.lr)?);
+        Ok(Parsed::Rows(Row::of_record(step, train, val, lr)))
     }
 
     /// How the header was read (the epoch as the step, one eval set of several), once.

@@ -194,7 +194,10 @@ impl Feeder {
             Some(at) => Said::Step(Signal::new(
                 SignalKind::Unstable,
                 step,
-                format!("the spike at step {at} has not come back: {}", signal.evidence),
+                format!(
+                    "the spike at step {at} has not come back: {}",
+                    signal.evidence
+                ),
             )),
             None => Said::Spike(signal),
         })
@@ -325,7 +328,10 @@ mod tests {
             kinds(&[(32, 9.0), (33, 8.0)], &mut f),
             ["spike 32", "unstable 33"]
         );
-        assert!(said.iter().all(|s| matches!(s, Said::Levels(_))), "{said:?}");
+        assert!(
+            said.iter().all(|s| matches!(s, Said::Levels(_))),
+            "{said:?}"
+        );
     }
 
     #[test]

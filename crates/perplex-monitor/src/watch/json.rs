@@ -41,37 +41,28 @@ pub fn parse(text: &str, line: usize, cols: &Columns) -> Result<Parsed, RowError
         return Ok(Parsed::Skipped(format!("no numeric `{step}`")));
     };
     let step = step as u64;
-    let mut rows = Vec::new();
-    if let Some(kind) = value.get("kind").and_then(Value::as_str)
+    let rows = if let Some(kind) = value.get("kind").and_then(Value::as_str)
         && let Some(loss) = num("loss")?
     {
         match kind {
-            "train" => rows.push(Row::Train { step, loss }),
-            "eval" => rows.push(Row::Eval {
+            "train" => vec![Row::Train { step, loss }],
+            "eval" => vec![Row::Eval {
                 step,
                 val: loss,
                 train_eval: num("train_eval_loss")?,
                 lr: num("lr")?,
-            }),
-            _ => {}
+            }],
+            _ => Vec::new(),
         }
     } else {
-        let lr = key(Role::Lr).map(num).transpose()?.flatten();
-        if let Some(loss) = key(Role::Train).map(num).transpose()?.flatten() {
-            rows.push(Row::Train { step, loss });
-        }
-        if let Some(val) = key(Role::Val).map(num).transpose()?.flatten() {
-            rows.push(Row::Eval {
-                step,
-                val,
-                train_eval: None,
-                lr,
-            });
-        }
-        if let Some(lr) = lr.filter(|_| !rows.is_empty()) {
-            rows.push(Row::Lr { step, lr });
-        }
-    }
+        let value_of = |role| key(role).map(num).transpose().map(Option::flatten);
+        Row::of_record(
+            step,
+            value_of(Role::Train)?,
+            value_of(Role::Val)?,
+            value_of(Role::Lr)?,
+        )
+    };
     Ok(if rows.is_empty() {
         let name = |role, default| cols.asked(role).unwrap_or(default).to_string();
         Parsed::Skipped(format!(

@@ -97,21 +97,7 @@ impl KeyValueReader {
             None => return Ok(Parsed::Skipped("no step and loss in the line".into())),
         };
         self.last_step = Some(step);
-        let mut rows = Vec::new();
-        if let Some(loss) = train {
-            rows.push(Row::Train { step, loss });
-        }
-        if let Some(val) = val {
-            rows.push(Row::Eval {
-                step,
-                val,
-                train_eval: None,
-                lr,
-            });
-        }
-        if let Some(lr) = lr.filter(|_| !rows.is_empty()) {
-            rows.push(Row::Lr { step, lr });
-        }
+        let rows = Row::of_record(step, train, val, lr);
         Ok(if rows.is_empty() {
             Parsed::Skipped("a step but no loss".into())
         } else {

@@ -83,6 +83,25 @@ pub enum Row {
 }
 
 impl Row {
+    /// The rows of one record of a log: its training loss, its validation loss (with the
+    /// rate), and the rate in force when the record holds a loss at all.
+    pub fn of_record(step: u64, train: Option<f64>, val: Option<f64>, lr: Option<f64>) -> Vec<Row> {
+        let mut rows: Vec<Row> = train
+            .map(|loss| Row::Train { step, loss })
+            .into_iter()
+            .collect();
+        rows.extend(val.map(|val| Row::Eval {
+            step,
+            val,
+            train_eval: None,
+            lr,
+        }));
+        if !rows.is_empty() {
+            rows.extend(lr.map(|lr| Row::Lr { step, lr }));
+        }
+        rows
+    }
+
     /// The loss a train or eval row carries, nats per token.
     pub fn loss(&self) -> Option<f64> {
         match *self {
