@@ -84,6 +84,8 @@ pub enum FormatArg {
     Streams,
     /// Printed `key: value` lines (modded-nanogpt, llm.c, MLX-LM, Megatron, fairseq, …).
     Kv,
+    /// A printed table of named columns (a model card's training results).
+    Table,
     /// Hugging Face Trainer's trainer_state.json.
     TrainerState,
     /// A directory of TensorBoard event files.
@@ -100,6 +102,7 @@ impl FormatArg {
             FormatArg::Text => Some(Format::Text),
             FormatArg::Streams => Some(Format::Streams),
             FormatArg::Kv => Some(Format::KeyValue),
+            FormatArg::Table => Some(Format::Table),
             FormatArg::TrainerState => Some(Format::TrainerState),
             FormatArg::Tensorboard => Some(Format::TensorBoard),
         }

@@ -64,6 +64,7 @@ fn keep_chosen(old: Option<Tags>, new: Tags) -> Tags {
             train: old.train.or(new.train),
             val: old.val.or(new.val),
             train_eval: old.train_eval.or(new.train_eval),
+            lr: old.lr.or(new.lr),
         },
     };
     if old_tags.as_ref() != Some(&tags) {

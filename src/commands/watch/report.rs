@@ -121,7 +121,7 @@ fn nothing_read(seen: &str, unread: &[String]) -> Result<()> {
     };
     anyhow::bail!(
         "no loss could be read from this log ({seen}){quoted}\nname the format with --format \
-         (jsonl, csv, text, streams, kv, trainer-state, tensorboard) and the losses with \
+         (jsonl, csv, text, streams, kv, table, trainer-state, tensorboard) and the losses with \
          --step-col/--train-col/--val-col (or --train-tag/--val-tag)"
     )
 }

@@ -22,6 +22,8 @@ pub enum Format {
     Streams,
     /// Printed `key: value` lines (modded-nanogpt, llm.c, MLX-LM, Megatron, fairseq, …).
     KeyValue,
+    /// A printed table of named columns (a model card's training results, a notebook's).
+    Table,
     /// Hugging Face Trainer's `trainer_state.json`, one JSON document.
     TrainerState,
     /// A directory of TensorBoard event files.
@@ -43,6 +45,7 @@ impl Format {
             Format::Text => "nanoGPT text",
             Format::Streams => "build-nanogpt log.txt",
             Format::KeyValue => "key-value text",
+            Format::Table => "a table of named columns",
             Format::TrainerState => "Hugging Face trainer_state.json",
             Format::TensorBoard => "TensorBoard events",
         }
@@ -87,7 +90,12 @@ impl Format {
 /// tie, then build-nanogpt's; the general key-value reader for a log none of them reads yet.
 fn best_text_reader(text: &str) -> Format {
     let cols = Columns::default();
-    let candidates = [Format::Text, Format::Streams, Format::KeyValue];
+    let candidates = [
+        Format::Text,
+        Format::Streams,
+        Format::KeyValue,
+        Format::Table,
+    ];
     let mut best = (Format::KeyValue, 0);
     for format in candidates {
         let Some(mut reader) = LineReader::new(format) else {
@@ -131,6 +139,12 @@ mod tests {
         assert_eq!(
             of("using device cuda\nstep:0/100 val_loss:10.8 train_time:0ms\n"),
             Format::KeyValue
+        );
+        assert_eq!(
+            of(
+                "| Training Loss | Epoch | Step | Validation Loss |\n|:--:|:--:|:--:|:--:|\n| No log | 1.0 | 100 | 2.12 |\n| 1.23 | 2.0 | 200 | 1.98 |\n"
+            ),
+            Format::Table
         );
         assert_eq!(Format::of_text("\n\n"), None);
     }

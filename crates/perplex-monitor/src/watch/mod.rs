@@ -1,6 +1,7 @@
 //! Watching a log perplex did not write: rows of step / train loss / val loss / learning rate
 //! from whatever a trainer wrote (JSON lines, CSV, Hugging Face's `trainer_state.json`,
-//! nanoGPT's, build-nanogpt's and any `key: value` printed log, TensorBoard events), fed to
+//! nanoGPT's, build-nanogpt's and any `key: value` printed log, printed tables, TensorBoard
+//! events), fed to
 //! the same [`crate::Monitor`] that watches perplex's own runs. Each format's reader is one
 //! file; [`detect`] picks one from the content; [`feeder`] feeds the rows to the monitor.
 
@@ -12,6 +13,7 @@ pub mod json;
 pub mod keyvalue;
 pub mod pairs;
 pub mod streams;
+pub mod table;
 pub mod tensorboard;
 #[cfg(test)]
 mod tests;
@@ -177,6 +179,8 @@ pub enum LineReader {
     Streams,
     /// Any printed `key: value` log.
     KeyValue(keyvalue::KeyValueReader),
+    /// A printed table of named columns.
+    Table(table::TableReader),
 }
 
 impl LineReader {
@@ -189,6 +193,7 @@ impl LineReader {
             Format::Text => Some(LineReader::Text),
             Format::Streams => Some(LineReader::Streams),
             Format::KeyValue => Some(LineReader::KeyValue(Default::default())),
+            Format::Table => Some(LineReader::Table(Default::default())),
             Format::TrainerState | Format::TensorBoard => None,
         }
     }
@@ -213,6 +218,7 @@ impl LineReader {
             LineReader::Text => text::parse(text, line),
             LineReader::Streams => streams::parse(text, line),
             LineReader::KeyValue(reader) => reader.parse(text, line, cols),
+            LineReader::Table(reader) => reader.parse(text, line),
         }
     }
 }

@@ -259,6 +259,8 @@ pub struct Tags {
     pub val: Option<String>,
     /// The eval-mode training-loss tag (perplex's `train/loss_eval`), if the log has one.
     pub train_eval: Option<String>,
+    /// The learning-rate tag (`train/learning_rate`, `lr`, `lr-AdamW`, …), if the log has one.
+    pub lr: Option<String>,
 }
 
 /// Tag names that usually hold a training loss, tried in order when `--train-tag` is not
@@ -310,6 +312,7 @@ pub fn choose_tags(
         train: pick(train, &TRAIN_TAGS)?,
         val: pick(val, &VAL_TAGS)?,
         train_eval: pick(None, &[TRAIN_EVAL_TAG])?,
+        lr: pick(None, &super::columns::LR_NAMES)?,
     };
     if tags.train.is_none() && tags.val.is_none() {
         return Err(format!(
@@ -354,6 +357,12 @@ pub fn rows(scalars: &[Scalar], tags: &Tags) -> Vec<Row> {
                 loss: s.value,
             };
             rows.push((s.step, 1, row));
+        } else if Some(&s.tag) == tags.lr.as_ref() {
+            let row = Row::Lr {
+                step: s.step,
+                lr: s.value,
+            };
+            rows.push((s.step, 0, row));
         } else if Some(&s.tag) == tags.val.as_ref() {
             let row = Row::Eval {
                 step: s.step,

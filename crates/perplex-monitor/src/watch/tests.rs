@@ -281,11 +281,17 @@ fn perplex_s_own_event_files_read_back_as_they_were_written() {
     let tags = choose_tags(&seen, None, None).unwrap();
     assert_eq!(tags.train.as_deref(), Some("train/loss"));
     assert_eq!(tags.val.as_deref(), Some("val/loss"));
+    assert_eq!(tags.lr.as_deref(), Some("lr"));
     let rows = rows(&scalars, &tags);
-    assert_eq!(rows.len(), 5, "{rows:?}");
-    assert!(matches!(rows[0], Row::Baselines(b) if b.unigram == Some(6.599999904632568)));
     assert_eq!(
-        rows[4],
+        rows.len(),
+        8,
+        "baselines, three rates, three losses, one eval: {rows:?}"
+    );
+    assert!(matches!(rows[0], Row::Baselines(b) if b.unigram == Some(6.599999904632568)));
+    assert!(matches!(rows[1], Row::Lr { step: 1, lr } if (lr - 1e-3).abs() < 1e-9));
+    assert_eq!(
+        rows[7],
         Row::Eval {
             step: 3,
             val: 6.25,
