@@ -47,10 +47,13 @@ pub fn watch_events(args: &WatchArgs, watch: &mut Watch) -> Result<String> {
         }
         if !args.follow || !watch.wait() {
             let val = tags.and_then(|t| t.val);
-            return Ok(val.or(args.val_tag.clone()).map_or_else(
-                || "a validation tag".to_string(),
-                |tag| format!("the tag `{tag}`"),
-            ));
+            let found: Vec<&String> = seen.iter().collect();
+            return Ok(match val.or(args.val_tag.clone()) {
+                Some(tag) => format!("the tag `{tag}`"),
+                None => format!(
+                    "no validation tag among the scalar tags found, {found:?}; --val-tag names it"
+                ),
+            });
         }
     }
 }
