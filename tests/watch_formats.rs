@@ -321,3 +321,39 @@ fn a_closed_pipe_ends_watch_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(!out.status.success(), "stopped by the closed pipe");
 }
+
+/// The Trainer rewrites `trainer_state.json` whole at each checkpoint: `--follow` reads it
+/// again when it changes and judges only the evaluations it had not seen.
+#[test]
+fn follow_reads_a_trainer_state_again_when_the_trainer_rewrites_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("trainer_state.json");
+    let state = |evals: &[(u64, f64)]| {
+        let history: Vec<String> = evals
+            .iter()
+            .map(|(step, loss)| format!(r#"{{"step": {step}, "eval_loss": {loss}}}"#))
+            .collect();
+        format!(
+            "{{\n  \"max_steps\": 100,\n  \"log_history\": [{}]\n}}\n",
+            history.join(",")
+        )
+    };
+    std::fs::write(&log, state(&[(10, 2.0), (20, 1.8)])).unwrap();
+    let (child, first) = follow(&log);
+    assert!(
+        first.contains("as Hugging Face trainer_state.json"),
+        "{first}"
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    std::fs::write(&log, state(&[(10, 2.0), (20, 1.8), (30, 1.7)])).unwrap();
+    let rest = stop(child);
+    assert_eq!(
+        states(&rest),
+        [
+            "step 10: warming_up",
+            "step 20: healthy",
+            "step 30: healthy"
+        ],
+        "{rest}"
+    );
+}

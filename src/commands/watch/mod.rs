@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use perplex_monitor::baselines::uniform_loss;
-use perplex_monitor::watch::{Feeder, Format, vocab};
+use perplex_monitor::watch::{Feeder, Format, detect, vocab};
 use perplex_monitor::{Baselines, DetectorConfig, EarlyStoppingConfig, Monitor};
 
 pub use args::WatchArgs;
@@ -36,11 +36,7 @@ fn stated_vocabulary(log: &Path) -> Option<usize> {
             size,
             from: "config.json beside the log".into(),
         });
-    let stated = beside.or_else(|| {
-        let bytes = std::fs::read(log).ok()?;
-        let head = &bytes[..bytes.len().min(1 << 20)];
-        vocab::in_log(&String::from_utf8_lossy(head))
-    })?;
+    let stated = beside.or_else(|| vocab::in_log(&detect::head(log)?))?;
     println!(
         "vocabulary: {} token types, from {} (--vocab-size overrides)",
         stated.size, stated.from

@@ -62,9 +62,7 @@ impl Format {
         if path.is_dir() {
             return Some(Format::TensorBoard);
         }
-        let bytes = std::fs::read(path).ok()?;
-        let head = &bytes[..bytes.len().min(SNIFF_BYTES)];
-        Format::of_text(&String::from_utf8_lossy(head))
+        Format::of_text(&head(path)?)
     }
 
     /// The format of a log that begins with `text`; `None` when it has no non-empty line.
@@ -84,6 +82,19 @@ impl Format {
         }
         Some(best_text_reader(text))
     }
+}
+
+/// The first [`SNIFF_BYTES`] of the file at `path`, as text (a log can be gigabytes; its
+/// format shows at its start).
+pub fn head(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(SNIFF_BYTES as u64)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The text reader that reads the most of the first [`SNIFF_LINES`] lines; nanoGPT's on a

@@ -16,6 +16,14 @@ use crate::records::BaselineRecord;
 /// numbers.
 pub fn parse(text: &str, line: usize, cols: &Columns) -> Result<Parsed, RowError> {
     let err = |reason: String| RowError { line, reason };
+    if matches!(text.trim(), "{" | "[") {
+        return Err(err(format!(
+            "`{}` alone: this is one JSON document spread over lines, not a JSON object a \
+             line; watch reads a document only as Hugging Face's trainer_state.json (with \
+             `log_history`)",
+            text.trim()
+        )));
+    }
     let text = quote_non_finite(text);
     let value: Value = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
     if value.get("kind").and_then(Value::as_str) == Some("baseline") {

@@ -88,6 +88,9 @@ impl KeyValueReader {
         };
         let lr = lookup(&cols.lr, &LR_KEYS);
         let step = match step.and_then(as_step) {
+            // MLX-LM evaluates at iteration 1 before its first update (`Iter 1: Val loss …,
+            // Val took …`): that is the untrained model, step 0.
+            Some(1) if val.is_some() && text.contains("Val took") => 0,
             Some(step) => step,
             // A line that holds a validation loss and nothing else is reported at the step
             // of the lines before it.
@@ -201,7 +204,7 @@ mod tests {
         assert_eq!(
             rows,
             [
-                eval(1, 2.133, None),
+                eval(0, 2.133, None),
                 Row::Train {
                     step: 10,
                     loss: 2.003

@@ -355,3 +355,10 @@ fn keras_subdirectories_prefix_their_tags_and_missing_tags_are_listed() {
     let err = choose_tags(&only_accuracy, None, None).unwrap_err();
     assert!(err.contains("--train-tag"), "{err}");
 }
+
+#[test]
+fn a_json_document_that_is_not_a_trainer_state_says_what_it_is() {
+    let err = json::parse("{", 1, &Columns::default()).unwrap_err();
+    assert!(err.reason.contains("one JSON document"), "{err}");
+    assert!(err.reason.contains("log_history"), "{err}");
+}
