@@ -72,6 +72,9 @@ pub struct Monitor {
     /// A spike at the last step, not yet known to be a blip or the start of trouble.
     #[serde(default)]
     pending: Option<Signal>,
+    /// The step of a spike that the last training step found still there.
+    #[serde(default)]
+    stayed: Option<u64>,
     /// Training steps seen (as logged), and the step counts of the last blips.
     #[serde(default)]
     steps_seen: u64,
@@ -107,6 +110,7 @@ impl Monitor {
             spikes: 0,
             blips: 0,
             pending: None,
+            stayed: None,
             steps_seen: 0,
             blip_at: Vec::new(),
             clustered: 0,
@@ -148,8 +152,12 @@ impl Monitor {
         let signal = self.detector.on_train_step(step, loss);
         self.steps_seen += 1;
         let spiked = signal.as_ref().filter(|s| s.kind == SignalKind::Unstable);
+        self.stayed = None;
         match (self.pending.take(), spiked) {
-            (Some(_), Some(_)) => self.spikes += 1,
+            (Some(before), Some(_)) => {
+                self.spikes += 1;
+                self.stayed = Some(before.step);
+            }
             (Some(_), None) => self.count_blip(),
             (None, _) => {}
         }
@@ -158,6 +166,12 @@ impl Monitor {
             self.pending = Some(spike.clone());
         }
         signal
+    }
+
+    /// The step of the spike that the last training step found not recovered (`None` when
+    /// that step was no spike, the first of one, or back to normal).
+    pub fn spike_stayed(&self) -> Option<u64> {
+        self.stayed
     }
 
     /// The `unstable` alarm of an evaluation, when `troubling` spikes came since the previous

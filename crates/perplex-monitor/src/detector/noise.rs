@@ -8,6 +8,7 @@
 //! deviation (×1.4826), is robust to the one evaluation where the curve turns.
 
 use super::EvalPoint;
+use super::spikes::{MAD_TO_SIGMA, median_of};
 
 /// Evaluations the estimate looks back over.
 const WINDOW: usize = 64;
@@ -15,8 +16,6 @@ const WINDOW: usize = 64;
 /// which the neighbours' mean does not cancel, so below a dozen evaluations the noise is
 /// not estimated (and the margins stay the configured ones).
 const MIN_RESIDUALS: usize = 10;
-/// 1.4826 × MAD estimates the standard deviation of normally distributed values.
-const MAD_TO_SIGMA: f64 = 1.4826;
 
 /// The standard deviation of the validation loss's evaluation noise, nats, from the last
 /// evaluations of `evals`; `None` with fewer than twelve finite evaluations.
@@ -27,21 +26,14 @@ pub(super) fn val_noise(evals: &[EvalPoint]) -> Option<f64> {
         .filter(|v| v.is_finite())
         .collect();
     let recent = &vals[vals.len().saturating_sub(WINDOW)..];
-    let mut residuals: Vec<f64> = recent
+    let residuals: Vec<f64> = recent
         .windows(3)
         .map(|w| (w[1] - 0.5 * (w[0] + w[2])).abs())
         .collect();
     if residuals.len() < MIN_RESIDUALS {
         return None;
     }
-    residuals.sort_by(f64::total_cmp);
-    let n = residuals.len();
-    let median = if n % 2 == 1 {
-        residuals[n / 2]
-    } else {
-        0.5 * (residuals[n / 2 - 1] + residuals[n / 2])
-    };
-    Some(MAD_TO_SIGMA * median / 1.5f64.sqrt())
+    Some(MAD_TO_SIGMA * median_of(residuals) / 1.5f64.sqrt())
 }
 
 #[cfg(test)]

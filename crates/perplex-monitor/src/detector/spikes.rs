@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::DetectorConfig;
 
 /// 1.4826 × MAD estimates the standard deviation of normally distributed values.
-const MAD_TO_SIGMA: f64 = 1.4826;
+pub(super) const MAD_TO_SIGMA: f64 = 1.4826;
 
 /// The last `spike_window` training losses.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -69,7 +69,8 @@ fn median(values: &[f64]) -> f64 {
     median_of(values.to_vec())
 }
 
-fn median_of(mut values: Vec<f64>) -> f64 {
+/// The median of `values` (NaN for none).
+pub(super) fn median_of(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     match n {

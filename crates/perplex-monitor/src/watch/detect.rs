@@ -51,11 +51,6 @@ impl Format {
         }
     }
 
-    /// Whether the format is read a line at a time (and so can be followed line by line).
-    pub fn is_line_based(self) -> bool {
-        LineReader::new(self).is_some()
-    }
-
     /// The format of `path`: TensorBoard for a directory, else [`Format::of_text`] of the
     /// file's beginning. `None` for a file that holds nothing yet (or cannot be read).
     pub fn detect(path: &Path) -> Option<Format> {

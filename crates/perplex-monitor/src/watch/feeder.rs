@@ -76,8 +76,6 @@ pub struct Feeder {
     non_finite: Option<(u64, &'static str)>,
     train_rows: usize,
     last_train: Option<(u64, f64)>,
-    /// The step of a spike at the previous training row, not yet known to be a blip.
-    spiked_at: Option<u64>,
     last: Option<SignalKind>,
     fresh: bool,
 }
@@ -91,7 +89,6 @@ impl Feeder {
             non_finite: None,
             train_rows: 0,
             last_train: None,
-            spiked_at: None,
             last: None,
             fresh: true,
         }
@@ -128,7 +125,7 @@ impl Feeder {
                 self.last_train = Some((step, loss));
                 self.note_non_finite(step, loss, "training");
                 let signal = self.monitor.on_step(step, loss, 1);
-                self.judge_spike(step, signal)
+                self.judge_spike(signal)
             }
             Row::Eval {
                 step,
@@ -181,19 +178,17 @@ impl Feeder {
         }
     }
 
-    /// What a training row's signal means once the row before it is known: a spike after a
-    /// spike is `unstable` (it did not come back), a first spike only a spike.
-    fn judge_spike(&mut self, step: u64, signal: Option<Signal>) -> Option<Said> {
-        let before = self.spiked_at.take();
+    /// What a training row's signal means: a spike the monitor found still there from the
+    /// row before is `unstable` (it did not come back), a first spike only a spike.
+    fn judge_spike(&self, signal: Option<Signal>) -> Option<Said> {
         let signal = signal?;
         if signal.kind != SignalKind::Unstable {
             return Some(Said::Step(signal));
         }
-        self.spiked_at = Some(step);
-        Some(match before {
+        Some(match self.monitor.spike_stayed() {
             Some(at) => Said::Step(Signal::new(
                 SignalKind::Unstable,
-                step,
+                signal.step,
                 format!(
                     "the spike at step {at} has not come back: {}",
                     signal.evidence
