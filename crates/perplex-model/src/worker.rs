@@ -22,6 +22,9 @@ use std::time::Duration;
 use burn::backend::DispatchDevice;
 use burn::tensor::Device;
 
+/// Held while a caller's work runs on the pool: one caller at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// Runs `work` on worker 0 of rayon's global pool when `device` is the CPU backend, and on the
 /// calling thread otherwise (a GPU backend's ops do not run on the pool). Returns what `work`
 /// returned; a panic in `work` reaches the caller.
@@ -30,9 +33,16 @@ pub fn on_cpu_worker<R: Send>(device: &Device, work: impl FnOnce() -> R + Send) 
         device.clone().without_autodiff().as_dispatch(),
         DispatchDevice::Flex(_)
     );
-    if !on_cpu {
+    // Already on a worker of the pool (inside another caller's work): its forks stay in the
+    // pool as they are, and a broadcast from here would wait on workers that wait on it.
+    if !on_cpu || rayon::current_thread_index().is_some() {
         return work();
     }
+    // Callers take turns. Two broadcasts at once deadlock: a worker waiting awake for the
+    // first takes the second's waiting job inside one of the first's forks, and spins there
+    // until worker 0 runs the second work, while worker 0 waits for that fork to return (seen
+    // with perplex-train's tests running side by side).
+    let _one_at_a_time = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
     // `broadcast` runs its closure once on every worker; worker 0 takes the work, the others
     // stay awake until it is done, taking its forks as they come.
     let work = Mutex::new(Some(work));
@@ -177,5 +187,53 @@ mod tests {
         assert!(caught.is_err());
         // The pool survives it.
         assert_eq!(on_cpu_worker(&device, || 7), 7);
+    }
+
+    /// `i · j`, after a few microseconds of work, so that forks overlap.
+    fn leaf(i: u64, j: u64) -> u64 {
+        let mut x = i * j;
+        for _ in 0..500 {
+            x = std::hint::black_box(x);
+        }
+        x
+    }
+
+    /// Two callers at once, each forking inside its work: they take turns and both finish
+    /// (side by side, a worker waiting for one caller could take the other's waiting job
+    /// inside a fork and deadlock the pool).
+    #[test]
+    fn two_callers_at_once_both_finish() {
+        use rayon::prelude::*;
+        let (sent, finished) = std::sync::mpsc::channel();
+        for _ in 0..2 {
+            let sent = sent.clone();
+            std::thread::spawn(move || {
+                let device = Device::flex();
+                // Forks inside forks, as a product inside a layer's kernel makes them.
+                let nested = || -> u64 {
+                    (0..64u64)
+                        .into_par_iter()
+                        .map(|i| (0..64u64).into_par_iter().map(|j| leaf(i, j)).sum::<u64>())
+                        .sum()
+                };
+                let sums: Vec<u64> = (0..30).map(|_| on_cpu_worker(&device, nested)).collect();
+                sent.send(sums.iter().all(|&s| s == 2016 * 2016)).unwrap();
+            });
+        }
+        for _ in 0..2 {
+            let right = finished
+                .recv_timeout(Duration::from_secs(60))
+                .expect("a caller did not finish within 60 s: the pool deadlocked");
+            assert!(right);
+        }
+    }
+
+    #[test]
+    fn work_from_inside_the_pool_runs_where_it_is() {
+        let device = Device::flex();
+        let inner = on_cpu_worker(&device, || {
+            on_cpu_worker(&device, rayon::current_thread_index)
+        });
+        assert_eq!(inner, Some(0));
     }
 }
