@@ -338,12 +338,14 @@ fn follow_reads_a_trainer_state_again_when_the_trainer_rewrites_it() {
             history.join(",")
         )
     };
-    std::fs::write(&log, state(&[(10, 2.0), (20, 1.8)])).unwrap();
+    // Nothing to judge yet, so the first line printed is the only one `follow` reads.
+    std::fs::write(&log, state(&[])).unwrap();
     let (child, first) = follow(&log);
     assert!(
         first.contains("as Hugging Face trainer_state.json"),
         "{first}"
     );
+    std::fs::write(&log, state(&[(10, 2.0), (20, 1.8)])).unwrap();
     std::thread::sleep(Duration::from_millis(700));
     std::fs::write(&log, state(&[(10, 2.0), (20, 1.8), (30, 1.7)])).unwrap();
     let rest = stop(child);
