@@ -24,12 +24,7 @@ fn judge(f: &mut Feeder, curve: &[(u64, f64, f64)]) -> Vec<(SignalKind, Vec<Sign
     for &(step, train, val) in curve {
         f.feed(Row::Train { step, loss: train });
         f.feed(Row::Lr { step, lr: 3e-4 });
-        for said in f.feed(Row::Eval {
-            step,
-            val,
-            train_eval: None,
-            lr: None,
-        }) {
+        for said in f.feed(Row::eval(step, val)) {
             if let Said::Eval { judgement, .. } = said {
                 let v = judgement.verdict;
                 let alarms = v.alarms.iter().map(|a| a.kind).collect();

@@ -104,12 +104,7 @@ fn validation_doubling_while_train_falls_stays_overfitting_with_falling_health()
             1.3 + (t - 600.0) / 1400.0 * 1.5
         } + 0.01 * noise.normal();
         f.feed(Row::Train { step, loss: train });
-        for said in f.feed(Row::Eval {
-            step,
-            val,
-            train_eval: None,
-            lr: None,
-        }) {
+        for said in f.feed(Row::eval(step, val)) {
             if let Said::Eval { judgement, .. } = said {
                 judged.push((step, judgement.verdict.state.kind, judgement.health));
             }

@@ -256,29 +256,20 @@ mod tests {
         ))
     }
 
-    fn eval(step: u64, val: f64) -> Row {
-        Row::Eval {
-            step,
-            val,
-            train_eval: None,
-            lr: None,
-        }
-    }
-
     #[test]
     fn a_log_that_starts_late_is_not_judged_against_its_first_loss() {
         let mut f = feeder(Some(10_000f64.ln()));
-        let said = f.feed(eval(10, 5.4));
+        let said = f.feed(Row::eval(10, 5.4));
         assert!(matches!(&said[0], Said::Levels(l) if l.contains("starts at step 10")));
         assert!(matches!(&said[1], Said::Eval { step: 10, .. }));
         assert_eq!(f.monitor().baselines().initial, None);
-        let said = f.feed(eval(20, 5.6));
+        let said = f.feed(Row::eval(20, 5.6));
         let [Said::Eval { judgement, .. }] = &said[..] else {
             panic!("{said:?}")
         };
         assert_ne!(judgement.verdict.state.kind, SignalKind::Diverged);
         let mut f = feeder(None);
-        f.feed(eval(0, 9.3));
+        f.feed(Row::eval(0, 9.3));
         assert_eq!(f.monitor().baselines().initial, Some(9.3));
     }
 
@@ -286,12 +277,12 @@ mod tests {
     fn a_nan_anywhere_ends_the_run_non_finite_even_after_it_recovers() {
         let mut f = feeder(None);
         f.feed(Row::Train { step: 0, loss: 9.0 });
-        f.feed(eval(0, 9.0));
+        f.feed(Row::eval(0, 9.0));
         f.feed(Row::Train {
             step: 110,
             loss: f64::NAN,
         });
-        f.feed(eval(200, 4.0));
+        f.feed(Row::eval(200, 4.0));
         assert_eq!(
             f.end(),
             RunEnd::NonFinite {
@@ -334,7 +325,7 @@ mod tests {
         let mut f = feeder(None);
         f.feed(Row::Train { step: 9, loss: 3.0 });
         f.feed(Row::Lr { step: 9, lr: 1e-6 });
-        f.feed(eval(10, 3.1));
+        f.feed(Row::eval(10, 3.1));
         let evals = f.monitor().evals_seen();
         assert_eq!(evals.last().and_then(|p| p.lr), Some(1e-6));
         assert_eq!(feeder(None).end(), RunEnd::NothingRead);

@@ -104,6 +104,16 @@ impl Row {
         rows
     }
 
+    /// An evaluation row with only its validation loss (nats per token) at `step`.
+    pub fn eval(step: u64, val: f64) -> Row {
+        Row::Eval {
+            step,
+            val,
+            train_eval: None,
+            lr: None,
+        }
+    }
+
     /// The loss a train or eval row carries, nats per token.
     pub fn loss(&self) -> Option<f64> {
         match *self {

@@ -116,15 +116,6 @@ mod tests {
             .collect()
     }
 
-    fn eval(step: u64, val: f64) -> Row {
-        Row::Eval {
-            step,
-            val,
-            train_eval: None,
-            lr: None,
-        }
-    }
-
     #[test]
     fn a_model_card_s_training_results_are_read_with_its_no_log_cells() {
         let card = "\
@@ -138,12 +129,12 @@ mod tests {
         assert_eq!(
             read(card),
             [
-                eval(100, 2.1234),
+                Row::eval(100, 2.1234),
                 Row::Train {
                     step: 200,
                     loss: 1.2345
                 },
-                eval(200, 1.9876)
+                Row::eval(200, 1.9876)
             ]
         );
     }
