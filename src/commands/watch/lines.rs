@@ -2,10 +2,9 @@
 //! document (`trainer_state.json`, read again whole when it changes under `--follow`).
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 
 use anyhow::{Context, Result};
-use perplex_monitor::watch::{Format, LineReader, Parsed, Unit, trainer_state};
+use perplex_monitor::watch::{Format, LineReader, Parsed, Unit, detect, trainer_state};
 
 use super::args::WatchArgs;
 use super::report::Watch;
@@ -15,17 +14,19 @@ use super::report::Watch;
 pub fn watch_file(args: &WatchArgs, asked: Option<Format>, watch: &mut Watch) -> Result<String> {
     let shown = args.log.display().to_string();
     std::fs::metadata(&args.log).with_context(|| shown.clone())?;
-    let format = loop {
-        match asked.or_else(|| Format::detect(&args.log)) {
-            Some(format) => break format,
+    // The log's beginning, read once: its format, its unit and its first line come from it.
+    let (format, head) = loop {
+        let head = detect::head(&args.log).unwrap_or_default();
+        match asked.or_else(|| Format::of_text(&head)) {
+            Some(format) => break (format, head),
             // An empty file being followed: wait for its first line.
             None if args.follow && watch.wait() => continue,
             None if args.follow => return Ok("an empty file".into()),
             None => anyhow::bail!("{shown} is empty: there is no loss to read"),
         }
     };
-    if args.unit.is_none() && is_fairseq(&args.log) {
-        watch.unit = Unit::Bits;
+    if let (None, Some(unit)) = (args.unit, detect::unit_of(&head)) {
+        watch.unit = unit;
     }
     let unit_note = match (args.unit, watch.unit) {
         (None, Unit::Bits) => " (fairseq logs base-2 losses; --unit nats if these are not)",
@@ -41,11 +42,7 @@ pub fn watch_file(args: &WatchArgs, asked: Option<Format>, watch: &mut Watch) ->
     }
     let parser = LineReader::new(format).context("a line-based format")?;
     watch_lines(args, parser, watch)?;
-    Ok(format!(
-        "read as {}; {}",
-        format.name(),
-        first_line(&args.log)
-    ))
+    Ok(format!("read as {}; {}", format.name(), first_line(&head)))
 }
 
 /// Reads a line-based log with `parser`.
@@ -128,30 +125,10 @@ fn watch_document(args: &WatchArgs, watch: &mut Watch) -> Result<String> {
     }
 }
 
-/// Whether the log looks like fairseq's (its records carry `num_updates`).
-fn is_fairseq(path: &Path) -> bool {
-    let Ok(file) = std::fs::File::open(path) else {
-        return false;
-    };
-    BufReader::new(file)
-        .lines()
-        .take(200)
-        .map_while(Result::ok)
-        .any(|l| {
-            l.contains("num_updates") && l.contains("| loss")
-                || l.contains("loss=") && l.contains("num_updates=")
-        })
-}
-
-/// The log's first non-empty line (its header, keys or first record), quoted.
-fn first_line(path: &Path) -> String {
-    let first = std::fs::File::open(path).ok().and_then(|f| {
-        BufReader::new(f)
-            .lines()
-            .map_while(Result::ok)
-            .find(|l| !l.trim().is_empty())
-    });
-    match first {
+/// The first non-empty line of a log's beginning `head` (its header, keys or first record),
+/// quoted.
+fn first_line(head: &str) -> String {
+    match head.lines().find(|l| !l.trim().is_empty()) {
         Some(line) if line.len() > 160 => format!(
             "its first line: {}…",
             &line[..line.floor_char_boundary(160)]

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use super::columns::Columns;
-use super::{LineReader, Parsed};
+use super::{LineReader, Parsed, Unit};
 
 /// The formats `perplex watch` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +77,18 @@ impl Format {
         }
         Some(best_text_reader(text))
     }
+}
+
+/// The unit a log's losses are in when the log itself says so: fairseq logs base-2 losses
+/// (its records carry `num_updates` beside `| loss` or `loss=`); `None` for the others.
+pub fn unit_of(head: &str) -> Option<Unit> {
+    head.lines()
+        .take(SNIFF_LINES)
+        .any(|l| {
+            l.contains("num_updates") && l.contains("| loss")
+                || l.contains("loss=") && l.contains("num_updates=")
+        })
+        .then_some(Unit::Bits)
 }
 
 /// The first [`SNIFF_BYTES`] of the file at `path`, as text (a log can be gigabytes; its
@@ -153,5 +165,8 @@ mod tests {
             Format::Table
         );
         assert_eq!(Format::of_text("\n\n"), None);
+        let fairseq = "epoch 001:  85 / 282 loss=9.147, nll_loss=9.136, num_updates=100, lr=1e-4";
+        assert_eq!(unit_of(fairseq), Some(Unit::Bits));
+        assert_eq!(unit_of("s:250 tel:6.1710"), None);
     }
 }
